@@ -1,0 +1,1 @@
+"""fund-sentinel service: the thin Faust shell around the pure detectors."""

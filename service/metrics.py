@@ -1,0 +1,50 @@
+"""Prometheus metrics bundle (STYLE): built from an injected registry; labels from fixed sets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+OUTCOMES = ("decided", "dlq", "redelivered")
+DLQ_REASONS = ("not_json", "schema", "amounts", "duplicate")
+DECISIONS = ("pass", "warn", "block")
+
+
+@dataclass(frozen=True)
+class Metrics:
+    registry: CollectorRegistry
+    events_in: Counter
+    events_out: Counter
+    dlq: Counter
+    decisions: Counter
+    processing_seconds: Histogram
+    rules_version: Gauge
+
+
+def create(registry: CollectorRegistry) -> Metrics:
+    m = Metrics(
+        registry=registry,
+        events_in=Counter("fund_sentinel_events_in_total", "Settlement messages read",
+                          registry=registry),
+        events_out=Counter("fund_sentinel_events_out_total",
+                           "Settlement messages finished, by outcome", ["outcome"],
+                           registry=registry),
+        dlq=Counter("fund_sentinel_dlq_total", "Messages sent to the DLQ, by reason", ["reason"],
+                    registry=registry),
+        decisions=Counter("fund_sentinel_decisions_total", "Decisions emitted", ["decision"],
+                          registry=registry),
+        processing_seconds=Histogram(
+            "fund_sentinel_processing_seconds", "Time to process one settlement message",
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+            registry=registry),
+        rules_version=Gauge("fund_sentinel_rules_version_info", "Rule-set version in use",
+                            ["version"], registry=registry),
+    )
+    for o in OUTCOMES:
+        m.events_out.labels(outcome=o)
+    for r in DLQ_REASONS:
+        m.dlq.labels(reason=r)
+    for d in DECISIONS:
+        m.decisions.labels(decision=d)
+    return m

@@ -1,0 +1,37 @@
+"""Build and run one Faust worker: app, agents, web views, readiness hooks."""
+
+from __future__ import annotations
+
+import logging
+
+import faust
+from prometheus_client import CollectorRegistry
+
+from . import intake, metrics, web
+from .app import create_app
+from .runtime import DEFAULT_RULES, Runtime, rules_version_of
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def build(settings: Settings, registry: CollectorRegistry | None = None) -> tuple[faust.App, Runtime]:
+    rt = Runtime(settings=settings, metrics=metrics.create(registry or CollectorRegistry()))
+    rt.rules_version = rules_version_of(settings.rules_file or DEFAULT_RULES)
+    rt.metrics.rules_version.labels(version=rt.rules_version).set(1)
+    rt.ready.update({"rules_loaded": True, "partitions_assigned": False})
+    app = create_app(settings)
+    intake.register(app, rt)
+    web.register(app, rt)
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: object, assigned: set, **kwargs: object) -> None:
+        rt.ready["partitions_assigned"] = True
+
+    return app, rt
+
+
+def run(settings: Settings) -> None:
+    app, _rt = build(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
+    worker.execute_from_commandline()

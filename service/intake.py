@@ -1,8 +1,11 @@
-"""The intake agent: validate every settlement, deduplicate ids, route to DLQ or decision.
+"""The intake agent: validate every settlement, deduplicate ids, route to DLQ or onwards.
 
 Every input message ends in exactly one place (SPEC §9): a DLQ record or a decision.
-Redelivered messages (same origin partition/offset, after a crash) re-emit their output;
-consumers deduplicate decisions on settlement_id.
+Valid settlements also fan out to the stats stage (one update per touched entity, keyed by
+peer group) with the origin coordinates that make downstream state idempotent, and each
+origin partition ticks its event-time progress to every stats partition.
+Redelivered messages (same origin partition/offset, after a crash) re-emit their outputs;
+downstream state skips what it has applied, consumers deduplicate.
 """
 
 from __future__ import annotations
@@ -14,10 +17,13 @@ import faust
 import orjson
 
 from detectors.dedup import Origin, Seen, SeenId, classify
-from detectors.domain import Settlement
+from detectors.entities import entity_updates
 
 from .app import json_table
+from .decisions import decision_record
 from .runtime import Runtime
+from .stats import update_to_wire
+from .ticks import OriginClocks
 from .validation import Rejection, duplicate, parse_settlement
 
 log = logging.getLogger(__name__)
@@ -25,19 +31,20 @@ log = logging.getLogger(__name__)
 DAY_MS = 86_400_000
 
 
-def decision_record(settlement: Settlement, rules_version: str) -> dict:
-    return {"settlement_id": settlement.settlement_id, "decision": "pass",
-            "rules_version": rules_version, "hits": []}
-
-
-def register(app: faust.App, rt: Runtime) -> None:
+def register(app: faust.App, rt: Runtime, updates: faust.TopicT) -> None:
     topics = rt.settings.topics
     settlements = app.topic(topics.settlements, partitions=rt.settings.partitions)
     dlq = app.topic(topics.dlq, partitions=rt.settings.partitions)
     decisions = app.topic(topics.decisions, partitions=rt.settings.partitions)
     seen_ids = json_table(app, "settlement-ids-v1", rt.settings.partitions)
     window_ms = rt.settings.dedup_window_days * DAY_MS
+    clocks = OriginClocks(tick_interval_ms=rt.settings.tick_interval_s * 1000)
     m = rt.metrics
+
+    async def tick(origin: int, event_ms: int) -> None:
+        value = orjson.dumps({"k": "t", "p": origin, "w": event_ms})
+        for q in range(rt.settings.partitions):
+            await updates.send(value=value, partition=q)
 
     async def reject(rej: Rejection, raw: bytes, origin: Origin) -> None:
         source = {"topic": topics.settlements, "partition": origin.partition,
@@ -56,23 +63,41 @@ def register(app: faust.App, rt: Runtime) -> None:
             m.events_in.inc()
             raw = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
             origin = Origin(event.message.partition, event.message.offset)
+            clocks.seen(origin)
             parsed = parse_settlement(raw)
             if isinstance(parsed, Rejection):
                 await reject(parsed, raw, origin)
                 continue
-            settlement, _doc = parsed
-            sid = settlement.settlement_id
+            s, _doc = parsed
+            sid = s.settlement_id
             stored = seen_ids.get(sid)
             previous = SeenId.from_dict(stored) if stored else None
-            verdict = classify(previous, origin, settlement.settled_at_ms, window_ms)
+            verdict = classify(previous, origin, s.settled_at_ms, window_ms)
             if verdict is Seen.DUPLICATE:
                 await reject(duplicate(sid), raw, origin)
                 continue
             if verdict is Seen.NEW:
-                seen_ids[sid] = SeenId(origin, settlement.settled_at_ms).to_dict()
-            record = decision_record(settlement, rt.rules_version)
+                seen_ids[sid] = SeenId(origin, s.settled_at_ms).to_dict()
+            reached_ms = clocks.advance(origin.partition, s.settled_at_ms)
+            tz = rt.ruleset.tz_for(s.region)
+            for u in entity_updates(s, rt.ruleset.peer, tz):
+                await updates.send(key=u.group.key.encode(), value=orjson.dumps(
+                    {"k": "u", "p": origin.partition, "o": origin.offset, "w": reached_ms,
+                     "u": update_to_wire(u)}))
+            if clocks.due(origin.partition):
+                await tick(origin.partition, reached_ms)
+            record = decision_record(s, rt.rules_version)
             await decisions.send(key=sid.encode(), value=orjson.dumps(record))
             m.decisions.labels(decision=record["decision"]).inc()
             outcome = "decided" if verdict is Seen.NEW else "redelivered"
             m.events_out.labels(outcome=outcome).inc()
             m.processing_seconds.observe(time.perf_counter() - started)
+
+    @app.timer(interval=1.0)
+    async def idle_ticks() -> None:
+        """Origins with nothing left to read tell the stats stage they hold nothing back."""
+        assigned = {tp for tp in app.consumer.assignment() if tp.topic == topics.settlements}
+        for tp in sorted(assigned, key=lambda t: t.partition):
+            highwater = app.consumer.highwater(tp)
+            if clocks.idle(tp.partition, highwater, rt.settings.idle_after_s):
+                await tick(tp.partition, clocks.mark_idle(tp.partition))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from detectors.ruleset import CLAIM_RULES, FUND_RULES, PEER_RULES
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 OUTCOMES = ("decided", "dlq", "redelivered")
 DLQ_REASONS = ("not_json", "schema", "amounts", "duplicate")
 DECISIONS = ("pass", "warn", "block")
+ALERT_RULES = PEER_RULES + tuple(CLAIM_RULES) + tuple(FUND_RULES)
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,7 @@ class Metrics:
     decisions: Counter
     processing_seconds: Histogram
     rules_version: Gauge
+    alerts: Counter
 
 
 def create(registry: CollectorRegistry) -> Metrics:
@@ -40,6 +43,8 @@ def create(registry: CollectorRegistry) -> Metrics:
             registry=registry),
         rules_version=Gauge("fund_sentinel_rules_version_info", "Rule-set version in use",
                             ["version"], registry=registry),
+        alerts=Counter("fund_sentinel_alerts_total", "Alerts emitted, by rule and level",
+                       ["rule", "level"], registry=registry),
     )
     for o in OUTCOMES:
         m.events_out.labels(outcome=o)
@@ -47,4 +52,7 @@ def create(registry: CollectorRegistry) -> Metrics:
         m.dlq.labels(reason=r)
     for d in DECISIONS:
         m.decisions.labels(decision=d)
+    for rule in ALERT_RULES:
+        for level in ("yellow", "red"):
+            m.alerts.labels(rule=rule, level=level)
     return m

@@ -2,28 +2,35 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from detectors.cards import CardChange
+from detectors.day_close import standing_changes
+from detectors.entity_row import EntityRow
+from detectors.ruleset import RuleSet
 
 from .metrics import Metrics
 from .settings import Settings
-
-DEFAULT_RULES = Path(__file__).parent / "data" / "rules.toml"
 
 
 @dataclass
 class Runtime:
     settings: Settings
     metrics: Metrics
-    rules_version: str = "0"
-    ruleset: Any = None
+    ruleset: RuleSet
     ready: dict[str, bool] = field(default_factory=dict)
+    stats_rows: Any = None
 
+    @property
+    def rules_version(self) -> str:
+        return self.ruleset.version
 
-def rules_version_of(path: Path) -> str:
-    """The ``version`` of a rule-set file (placeholder until the rule-set loader lands)."""
-    if not path.exists():
-        return "0"
-    return str(tomllib.loads(path.read_text("utf-8")).get("version", "0"))
+    def now_iso(self) -> str:
+        """Wall-clock stamp for ``emitted_at`` (the only place the shell reads the clock)."""
+        return datetime.now(ZoneInfo(self.ruleset.timezone)).isoformat(timespec="milliseconds")
+
+    def card_replays(self, row: EntityRow) -> list[CardChange]:
+        return standing_changes(row, self.ruleset.peer.threshold)

@@ -51,6 +51,10 @@ class Settings:
     log_format: str = "text"
     dedup_window_days: int = 7
     max_body_bytes: int = 1_048_576
+    # Event-time progress ticks from each input partition to the stats stage, and how long
+    # an input partition must be drained and quiet before it counts as idle (wall clock).
+    tick_interval_s: int = 21_600
+    idle_after_s: int = 3
     topics: Topics = Topics()
 
     @property

@@ -7,21 +7,25 @@ import logging
 import faust
 from prometheus_client import CollectorRegistry
 
-from . import intake, metrics, web
+from . import intake, metrics, stats, web
 from .app import create_app
-from .runtime import DEFAULT_RULES, Runtime, rules_version_of
+from .rules_io import DEFAULT_RULES_PATH, load_ruleset_file
+from .runtime import Runtime
 from .settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def build(settings: Settings, registry: CollectorRegistry | None = None) -> tuple[faust.App, Runtime]:
-    rt = Runtime(settings=settings, metrics=metrics.create(registry or CollectorRegistry()))
-    rt.rules_version = rules_version_of(settings.rules_file or DEFAULT_RULES)
+def build(settings: Settings, registry: CollectorRegistry | None = None
+          ) -> tuple[faust.App, Runtime]:
+    ruleset = load_ruleset_file(settings.rules_file or DEFAULT_RULES_PATH)
+    rt = Runtime(settings=settings, metrics=metrics.create(registry or CollectorRegistry()),
+                 ruleset=ruleset)
     rt.metrics.rules_version.labels(version=rt.rules_version).set(1)
     rt.ready.update({"rules_loaded": True, "partitions_assigned": False})
     app = create_app(settings)
-    intake.register(app, rt)
+    updates = stats.register(app, rt)
+    intake.register(app, rt, updates)
     web.register(app, rt)
 
     @app.on_partitions_assigned.connect

@@ -1,0 +1,61 @@
+"""Per-origin event-time clocks of the intake agent (in memory; re-learned after a restart).
+
+An origin partition's clock is the highest ``settled_at`` it has produced. It ticks to the
+stats stage every ``tick_interval`` of event time, and once it has nothing left to read
+(consumed up to the high-water mark and quiet for ``idle_after_s``) it sends an IDLE tick.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from detectors.dedup import Origin
+from detectors.watermarks import IDLE, should_tick
+
+
+@dataclass
+class _Clock:
+    reached_ms: int | None = None
+    last_tick_ms: int | None = None
+    next_offset: int = 0
+    last_seen_s: float = field(default_factory=time.monotonic)
+    idle_sent: bool = False
+
+
+@dataclass
+class OriginClocks:
+    tick_interval_ms: int
+    clocks: dict[int, _Clock] = field(default_factory=dict)
+
+    def _clock(self, partition: int) -> _Clock:
+        return self.clocks.setdefault(partition, _Clock())
+
+    def seen(self, origin: Origin) -> None:
+        c = self._clock(origin.partition)
+        c.next_offset = max(c.next_offset, origin.offset + 1)
+        c.last_seen_s = time.monotonic()
+        c.idle_sent = False
+
+    def advance(self, partition: int, event_ms: int) -> int:
+        c = self._clock(partition)
+        c.reached_ms = event_ms if c.reached_ms is None else max(c.reached_ms, event_ms)
+        return c.reached_ms
+
+    def due(self, partition: int) -> bool:
+        c = self._clock(partition)
+        if c.reached_ms is None or not should_tick(c.last_tick_ms, c.reached_ms,
+                                                   self.tick_interval_ms):
+            return False
+        c.last_tick_ms = c.reached_ms
+        return True
+
+    def idle(self, partition: int, highwater: int | None, idle_after_s: float) -> bool:
+        c = self._clock(partition)
+        if c.idle_sent or highwater is None or c.next_offset < highwater:
+            return False
+        return time.monotonic() - c.last_seen_s >= idle_after_s
+
+    def mark_idle(self, partition: int) -> int:
+        self._clock(partition).idle_sent = True
+        return IDLE

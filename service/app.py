@@ -31,6 +31,7 @@ def faust_config(settings: Settings) -> dict[str, Any]:
         web_host=settings.web_host,
         web_bind=settings.web_host,
         web_port=settings.web_port,
+        canonical_url=settings.canonical_url,
         web_in_thread=False,
         autodiscover=False,
         consumer_auto_offset_reset="earliest",

@@ -96,8 +96,12 @@ def register(app: faust.App, rt: Runtime, updates: faust.TopicT) -> None:
     @app.timer(interval=1.0)
     async def idle_ticks() -> None:
         """Origins with nothing left to read tell the stats stage they hold nothing back."""
-        assigned = {tp for tp in app.consumer.assignment() if tp.topic == topics.settlements}
+        try:
+            assigned = [tp for tp in app.consumer.assignment() if tp.topic == topics.settlements]
+            highwaters = {tp: app.consumer.highwater(tp) for tp in assigned}
+        except Exception as exc:  # consumer not started or rebalancing: try next second
+            log.debug("idle check skipped: %s", exc)
+            return
         for tp in sorted(assigned, key=lambda t: t.partition):
-            highwater = app.consumer.highwater(tp)
-            if clocks.idle(tp.partition, highwater, rt.settings.idle_after_s):
+            if clocks.idle(tp.partition, highwaters[tp], rt.settings.idle_after_s):
                 await tick(tp.partition, clocks.mark_idle(tp.partition))

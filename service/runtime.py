@@ -23,6 +23,8 @@ class Runtime:
     ruleset: RuleSet
     ready: dict[str, bool] = field(default_factory=dict)
     stats_rows: Any = None
+    stats_memory: Any = None
+    alert_buffer: Any = None
 
     @property
     def rules_version(self) -> str:

@@ -47,6 +47,7 @@ class Settings:
     rules_file: Path | None = None
     api_token: str | None = None
     allow_unauthenticated_writes: bool = False
+    advertised_url: str | None = None
     log_level: str = "info"
     log_format: str = "text"
     dedup_window_days: int = 7
@@ -62,6 +63,18 @@ class Settings:
         if self.broker_profile == "auto":
             return all(h in LOOPBACK_HOSTS for h in broker_hosts(self.broker))
         return self.broker_profile == "embedded"
+
+    @property
+    def canonical_url(self) -> str:
+        """How other workers reach this one (routed /v1 requests)."""
+        if self.advertised_url:
+            return self.advertised_url
+        host = self.web_host
+        if host in ("0.0.0.0", "::"):
+            import socket
+
+            host = socket.gethostname()
+        return f"http://{host}:{self.web_port}"
 
     @property
     def bootstrap_servers(self) -> list[str]:
@@ -127,7 +140,7 @@ def _convert(name: str, raw: str) -> object:
     default = getattr(Settings(), name)
     if name in ("rules_file", "data_dir"):
         return Path(raw)
-    if name == "api_token":
+    if name in ("api_token", "advertised_url"):
         return raw
     if isinstance(default, bool):
         if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):

@@ -49,7 +49,7 @@ def register(app: faust.App, rt: Runtime) -> faust.TopicT:
     alerts = app.topic(rt.settings.topics.alerts, partitions=rt.settings.partitions)
     rows = json_table(app, ROWS_TABLE, rt.settings.partitions)
     mem = StatsMemory(origins=rt.settings.partitions)
-    rt.stats_rows = rows  # read by the entity API
+    rt.stats_rows, rt.stats_memory = rows, mem  # read by the entity API
     m = rt.metrics
 
     def load(key: str) -> EntityRow | None:
@@ -106,7 +106,10 @@ def register(app: faust.App, rt: Runtime) -> faust.TopicT:
             if msg["k"] == "u":
                 update = update_from_wire(msg["u"])
                 key = update.entity_month_key
-                row = load(key) or new_row(update, q)
+                row = load(key)
+                if row is None:
+                    row = new_row(update, q)
+                    mem.note_entity(key, row)
                 tz = rt.ruleset.tz_for(update.entity.region)
                 row, bucket = apply_update(row, update, msg["p"], msg["o"], tz,
                                            rt.ruleset.peer.sample_settlements)

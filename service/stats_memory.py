@@ -38,6 +38,11 @@ class StatsMemory:
     origins: int
     partitions: dict[int, PartitionIndex] = field(default_factory=dict)
     groups: dict[str, GroupMonth] = field(default_factory=dict)
+    # "kind|id" → row keys, for GET /v1/entities without scanning the table
+    entities: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+    def note_entity(self, key: str, row: EntityRow) -> None:
+        self.entities[f"{row.entity.kind}|{row.entity.id}"].add(key)
 
     def is_indexed(self, q: int) -> bool:
         return q in self.partitions
@@ -48,6 +53,7 @@ class StatsMemory:
         idx = PartitionIndex(Watermarks.empty(self.origins))
         mine = [(k, r) for k, r in rows if r.partition == q]
         for key, row in mine:
+            self.note_entity(key, row)
             for p in row.pending:
                 idx.add_pending(p.end_ms, key)
         for gk in [g for g in self.groups if g in {group_month_key(r) for _, r in mine}]:

@@ -8,6 +8,7 @@ import faust
 from prometheus_client import CollectorRegistry
 
 from . import intake, metrics, stats, web
+from .alert_feed import AlertBuffer, follow_alerts
 from .app import create_app
 from .rules_io import DEFAULT_RULES_PATH, load_ruleset_file
 from .runtime import Runtime
@@ -27,6 +28,11 @@ def build(settings: Settings, registry: CollectorRegistry | None = None
     updates = stats.register(app, rt)
     intake.register(app, rt, updates)
     web.register(app, rt)
+    rt.alert_buffer = AlertBuffer()
+
+    @app.task
+    async def alerts_follower() -> None:
+        await follow_alerts(settings, rt.alert_buffer)
 
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: object, assigned: set, **kwargs: object) -> None:

@@ -130,3 +130,32 @@ def read_outputs(settings: Settings, expected_total: int, timeout_s: float
 
 def reasons(dlq: list[dict]) -> Counter:
     return Counter(d["reason"] for d in dlq)
+
+
+def read_alerts_until_quiet(settings: Settings, expected: set[tuple[str, str]],
+                            timeout_s: float, quiet_s: float = 8.0) -> list[dict]:
+    """Alerts until every expected (alert_id, status) arrived and nothing new came for
+    ``quiet_s`` seconds (so extra, unexpected alerts are seen too), or the time is up."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(settings.topics.alerts, bootstrap_servers=settings.bootstrap_servers,
+                             auto_offset_reset="earliest", enable_auto_commit=False,
+                             group_id=None)
+    values: list[dict] = []
+    deadline = time.monotonic() + timeout_s
+    last_new = time.monotonic()
+    try:
+        while time.monotonic() < deadline:
+            for msgs in consumer.poll(timeout_ms=500).values():
+                values.extend(orjson.loads(m.value) for m in msgs)
+                last_new = time.monotonic()
+            got = {(a["alert_id"], a["status"]) for a in values}
+            if expected <= got and time.monotonic() - last_new >= quiet_s:
+                break
+    finally:
+        consumer.close()
+    return values
+
+
+def alert_keys(alerts: list[dict]) -> set[tuple[str, str]]:
+    return {(a["alert_id"], a["status"]) for a in alerts}

@@ -1,0 +1,63 @@
+"""Same input → same set of (alert_id, status), with 1 worker and with 2 workers, on the real
+embedded broker, and equal to the in-process reference run (SPEC §5, issue: determinism)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from detectors.offline import run_cards
+from service.feed import replay
+from service.rules_io import load_ruleset_file
+from service.validation import parse_settlement
+from support.cluster import (WorkerProcess, alert_keys, create_all_topics,
+                             read_alerts_until_quiet, unique_settings)
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.fixture(scope="module")
+def feed(tmp_path_factory) -> tuple[Path, set[tuple[str, str]]]:
+    from service.synth import generate
+
+    out = tmp_path_factory.mktemp("cards")
+    generate(out, months=3, seed=5, scale="small")
+    # One pooling region keeps every peer group whole and the run short (~5k settlements).
+    lines = [line for line in (out / "settlements.jsonl").read_bytes().splitlines()
+             if b'"region":"610304"' in line]
+    path = out / "region.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    settlements = [parse_settlement(line)[0] for line in lines]
+    expected, _rows = run_cards(settlements, load_ruleset_file())
+    assert expected, "the generated data must produce some cards"
+    return path, alert_keys(expected)
+
+
+def run_workers(broker_url: str, path: Path, n_workers: int, tmp: Path,
+                expected: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    settings = unique_settings(broker_url, partitions=4)
+    create_all_topics(settings)
+    workers = [WorkerProcess(settings, tmp / f"w{i}").start() for i in range(n_workers)]
+    try:
+        replay(path, settings)
+        alerts = read_alerts_until_quiet(settings, expected, timeout_s=300)
+    finally:
+        for w in workers:
+            w.stop()
+    got = alert_keys(alerts)
+    if got != expected:
+        logs = "\n".join(w.log_tail(20) for w in workers)
+        raise AssertionError(f"{n_workers} worker(s): missing {sorted(expected - got)[:5]}, "
+                             f"extra {sorted(got - expected)[:5]}\n{logs}")
+    return got
+
+
+def test_one_worker_matches_the_reference(embedded_broker, feed, tmp_path):
+    path, expected = feed
+    assert run_workers(embedded_broker.url, path, 1, tmp_path, expected) == expected
+
+
+def test_two_workers_match_the_reference(embedded_broker, feed, tmp_path):
+    path, expected = feed
+    assert run_workers(embedded_broker.url, path, 2, tmp_path, expected) == expected

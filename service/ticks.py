@@ -20,7 +20,7 @@ class _Clock:
     last_tick_ms: int | None = None
     next_offset: int = 0
     last_seen_s: float = field(default_factory=time.monotonic)
-    idle_sent: bool = False
+    idle_sent_s: float | None = None
 
 
 @dataclass
@@ -35,7 +35,7 @@ class OriginClocks:
         c = self._clock(origin.partition)
         c.next_offset = max(c.next_offset, origin.offset + 1)
         c.last_seen_s = time.monotonic()
-        c.idle_sent = False
+        c.idle_sent_s = None
 
     def advance(self, partition: int, event_ms: int) -> int:
         c = self._clock(partition)
@@ -51,11 +51,17 @@ class OriginClocks:
         return True
 
     def idle(self, partition: int, highwater: int | None, idle_after_s: float) -> bool:
+        """Drained and quiet: due for an IDLE tick. Repeated every ``10 × idle_after_s``
+        while idle, because a rebalance hands stats partitions to workers that have not
+        heard the earlier ticks (their watermarks live in memory)."""
         c = self._clock(partition)
-        if c.idle_sent or highwater is None or c.next_offset < highwater:
+        if highwater is None or c.next_offset < highwater:
             return False
-        return time.monotonic() - c.last_seen_s >= idle_after_s
+        now = time.monotonic()
+        if c.idle_sent_s is not None:
+            return now - c.idle_sent_s >= 10 * idle_after_s
+        return now - c.last_seen_s >= idle_after_s
 
     def mark_idle(self, partition: int) -> int:
-        self._clock(partition).idle_sent = True
+        self._clock(partition).idle_sent_s = time.monotonic()
         return IDLE

@@ -83,12 +83,14 @@ def settings_for(args: argparse.Namespace, env: dict[str, str]) -> Settings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = settings_for(args, dict(os.environ))
     except SettingsError as exc:
         print(f"fund-sentinel: invalid setting: {exc}", file=sys.stderr)
         return 2
+    from .logging_setup import configure
+
+    configure(settings.log_level, settings.log_format)
     needs_broker = args.command in ("worker", "replay", "alerts")
     if needs_broker and not getattr(args, "broker", None) and "FUND_SENTINEL_BROKER" not in os.environ:
         print("fund-sentinel: --broker URL (or FUND_SENTINEL_BROKER) is required", file=sys.stderr)

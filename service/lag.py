@@ -15,7 +15,8 @@ Only topics the app acknowledges are counted (its agents' inputs), not table cha
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterable, Mapping, Optional
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge
 
@@ -30,14 +31,14 @@ def create_gauge(registry: CollectorRegistry) -> Gauge:
                  "on this worker's assigned partitions, by topic", ["topic"], registry=registry)
 
 
-def partition_lag(highwater: Optional[int], committed: Optional[int]) -> Optional[int]:
+def partition_lag(highwater: int | None, committed: int | None) -> int | None:
     """``highwater - committed`` (never negative); ``None`` when either is unknown."""
     if highwater is None or committed is None:
         return None
     return max(0, highwater - committed)
 
 
-def committed_offset(consumer: Any, tp: Any) -> Optional[int]:
+def committed_offset(consumer: Any, tp: Any) -> int | None:
     """The committed offset (next offset to read) Faust holds for ``tp``, or ``None``.
 
     Faust keeps it in ``Consumer._committed_offset`` (set from the broker on assignment,
@@ -45,7 +46,7 @@ def committed_offset(consumer: Any, tp: Any) -> Optional[int]:
     asking the broker (OffsetFetch) every few seconds would only repeat it. Pinned by the
     faust-streaming version range in pyproject.toml and by tests/integration/test_lag.py.
     """
-    offsets: Optional[Mapping[Any, Optional[int]]] = getattr(consumer, "_committed_offset", None)
+    offsets: Mapping[Any, int | None] | None = getattr(consumer, "_committed_offset", None)
     return offsets.get(tp) if offsets is not None else None
 
 

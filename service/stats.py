@@ -120,6 +120,15 @@ def register(app: faust.App, rt: Runtime) -> faust.TopicT:
             for end_ms in idx.closable():
                 await close(q, end_ms)
 
+    @app.timer(interval=10.0)
+    async def count_entities() -> None:
+        counts = {kind: 0 for kind in ("hospital", "department", "doctor", "pharmacy")}
+        for ident in mem.entities:
+            kind = ident.split("|", 1)[0]
+            counts[kind] = counts.get(kind, 0) + 1
+        for kind, n in counts.items():
+            m.tracked_entities.labels(kind=kind).set(n)
+
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: object, revoked: set, **kwargs: object) -> None:
         for tp in revoked:

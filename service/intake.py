@@ -1,9 +1,10 @@
 """The intake agent: validate every settlement, deduplicate ids, route to DLQ or onwards.
 
 Every input message ends in exactly one place (SPEC §9): a DLQ record or a decision.
-Valid settlements also fan out to the stats stage (one update per touched entity, keyed by
-peer group) with the origin coordinates that make downstream state idempotent, and each
-origin partition ticks its event-time progress to every stats partition.
+Valid settlements go to the claims stage keyed by patient id (``service.claims_stage``,
+which emits the decision) and fan out to the stats stage (one update per touched entity,
+keyed by peer group) with the origin coordinates that make downstream state idempotent,
+and each origin partition ticks its event-time progress to every stats partition.
 Redelivered messages (same origin partition/offset, after a crash) re-emit their outputs;
 downstream state skips what it has applied, consumers deduplicate.
 """
@@ -18,10 +19,11 @@ import orjson
 
 from detectors.dedup import Origin, Seen, SeenId, classify
 from detectors.entities import entity_updates
+from detectors.fund.scopes import fund_updates
 
 from .app import json_table
-from .decisions import decision_record
 from .runtime import Runtime
+from .fund_stage import fund_updates_to_wire
 from .stats import update_to_wire
 from .ticks import OriginClocks
 from .validation import Rejection, duplicate, parse_settlement
@@ -31,11 +33,11 @@ log = logging.getLogger(__name__)
 DAY_MS = 86_400_000
 
 
-def register(app: faust.App, rt: Runtime, updates: faust.TopicT) -> None:
+def register(app: faust.App, rt: Runtime, updates: faust.TopicT, claims: faust.TopicT,
+             fund: faust.TopicT | None = None) -> None:
     topics = rt.settings.topics
     settlements = app.topic(topics.settlements, partitions=rt.settings.partitions)
     dlq = app.topic(topics.dlq, partitions=rt.settings.partitions)
-    decisions = app.topic(topics.decisions, partitions=rt.settings.partitions)
     seen_ids = json_table(app, "settlement-ids-v1", rt.settings.partitions)
     window_ms = rt.settings.dedup_window_days * DAY_MS
     clocks = OriginClocks(tick_interval_ms=rt.settings.tick_interval_s * 1000)
@@ -43,8 +45,9 @@ def register(app: faust.App, rt: Runtime, updates: faust.TopicT) -> None:
 
     async def tick(origin: int, event_ms: int) -> None:
         value = orjson.dumps({"k": "t", "p": origin, "w": event_ms})
-        for q in range(rt.settings.partitions):
-            await updates.send(value=value, partition=q)
+        for topic in (updates, fund) if fund is not None else (updates,):
+            for q in range(rt.settings.partitions):
+                await topic.send(value=value, partition=q)
 
     async def reject(rej: Rejection, raw: bytes, origin: Origin) -> None:
         source = {"topic": topics.settlements, "partition": origin.partition,
@@ -84,11 +87,16 @@ def register(app: faust.App, rt: Runtime, updates: faust.TopicT) -> None:
                 await updates.send(key=u.group.key.encode(), value=orjson.dumps(
                     {"k": "u", "p": origin.partition, "o": origin.offset, "w": reached_ms,
                      "u": update_to_wire(u)}))
+            if fund is not None:
+                await fund.send(key=s.region.encode(), value=orjson.dumps(
+                    {"k": "u", "p": origin.partition, "o": origin.offset, "w": reached_ms,
+                     "r": s.region, "u": fund_updates_to_wire(fund_updates(s, tz))}))
             if clocks.due(origin.partition):
                 await tick(origin.partition, reached_ms)
-            record = decision_record(s, rt.rules_version)
-            await decisions.send(key=sid.encode(), value=orjson.dumps(record))
-            m.decisions.labels(decision=record["decision"]).inc()
+            await claims.send(key=s.patient.id.encode(), value=orjson.dumps(
+                {"o": [origin.partition, origin.offset],
+                 "ts": event.message.timestamp and int(event.message.timestamp * 1000),
+                 "raw": raw.decode("utf-8")}))
             outcome = "decided" if verdict is Seen.NEW else "redelivered"
             m.events_out.labels(outcome=outcome).inc()
             m.processing_seconds.observe(time.perf_counter() - started)

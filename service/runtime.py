@@ -30,6 +30,12 @@ class Runtime:
     def rules_version(self) -> str:
         return self.ruleset.version
 
+    def set_ruleset(self, ruleset: RuleSet) -> None:
+        """Switch to a new rule set (replaced whole) and point the version gauge at it."""
+        self.ruleset = ruleset
+        self.metrics.rules_version.clear()
+        self.metrics.rules_version.labels(version=ruleset.version).set(1)
+
     def now_iso(self) -> str:
         """Wall-clock stamp for ``emitted_at`` (the only place the shell reads the clock)."""
         return datetime.now(ZoneInfo(self.ruleset.timezone)).isoformat(timespec="milliseconds")

@@ -56,6 +56,11 @@ class Settings:
     # an input partition must be drained and quiet before it counts as idle (wall clock).
     tick_interval_s: int = 21_600
     idle_after_s: int = 3
+    # Claim state (SPEC §7): how often expired patient histories and trace codes are
+    # deleted (wall clock; expiry itself is event time), and whether this worker follows
+    # the `rules` topic to switch rule sets at run time.
+    prune_interval_s: int = 600
+    follow_rules: bool = True
     topics: Topics = Topics()
 
     @property
@@ -161,6 +166,8 @@ def validate(settings: Settings) -> Settings:
             raise SettingsError(f"{name}: {getattr(settings, name)!r} is not one of {choices}")
     if settings.partitions < 1:
         raise SettingsError("partitions: must be >= 1")
+    if settings.prune_interval_s < 1:
+        raise SettingsError("prune_interval_s: must be >= 1")
     if not 0 < settings.web_port < 65536:
         raise SettingsError("web_port: must be a TCP port")
     if not (settings.store.startswith("memory://") or settings.store.startswith("rocksdb://")):

@@ -7,7 +7,8 @@ import logging
 import faust
 from prometheus_client import CollectorRegistry
 
-from . import intake, metrics, stats, web
+from . import lag, logging_setup
+from . import claims_stage, fund_stage, intake, metrics, rules_feed, stats, web, web_claims
 from .alert_feed import AlertBuffer, follow_alerts
 from .app import create_app
 from .rules_io import DEFAULT_RULES_PATH, load_ruleset_file
@@ -26,9 +27,14 @@ def build(settings: Settings, registry: CollectorRegistry | None = None
     rt.ready.update({"rules_loaded": True, "partitions_assigned": False})
     app = create_app(settings)
     updates = stats.register(app, rt)
-    intake.register(app, rt, updates)
+    claims = claims_stage.register(app, rt)
+    fund = fund_stage.register(app, rt)
+    intake.register(app, rt, updates, claims.patient_topic, fund)
     web.register(app, rt)
+    rules_topic = rules_feed.register(app, rt)
+    web_claims.register(app, rt, claims, rules_topic)
     rt.alert_buffer = AlertBuffer()
+    lag.register_lag_gauge(app, rt.metrics.registry, topics=[settings.topics.settlements])
 
     @app.task
     async def alerts_follower() -> None:
@@ -43,5 +49,8 @@ def build(settings: Settings, registry: CollectorRegistry | None = None
 
 def run(settings: Settings) -> None:
     app, _rt = build(settings)
-    worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
+    # Faust resets logging when it starts: hand it our config (JSON lines on request).
+    worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True,
+                          logging_config=logging_setup.dict_config(settings.log_level,
+                                                                   settings.log_format))
     worker.execute_from_commandline()

@@ -51,7 +51,34 @@ def faust_config(settings: Settings) -> dict[str, Any]:
 
 
 def create_app(settings: Settings) -> faust.App:
+    if settings.embedded:
+        shorten_fetch_wait(EMBEDDED_FETCH_MAX_WAIT_MS)
     return faust.App(settings.app_id, **faust_config(settings))
+
+
+# Tansu answers a fetch only when fetch.max.wait expires, even if data arrived meanwhile;
+# Faust hard-codes 1500 ms, which adds ~0.75 s per internal hop (measured: 380 ms per
+# fetch at 1500 ms, 11 ms at 100 ms). Real Kafka answers early, so this is embedded-only.
+EMBEDDED_FETCH_MAX_WAIT_MS = 50
+
+
+def shorten_fetch_wait(max_wait_ms: int) -> None:
+    """Make Faust's worker consumer use ``max_wait_ms`` for fetch.max.wait (process-wide)."""
+    from faust.transport.drivers import aiokafka as driver
+
+    original = driver.AIOKafkaConsumerThread._create_worker_consumer
+    if getattr(original, "fund_sentinel_wait_ms", None) == max_wait_ms:
+        return
+    original = getattr(original, "__wrapped__", original)
+
+    def create_worker_consumer(self, transport):  # type: ignore[no-untyped-def]
+        consumer = original(self, transport)
+        consumer._fetch_max_wait_ms = max_wait_ms  # read by AIOKafkaConsumer.start()
+        return consumer
+
+    create_worker_consumer.__wrapped__ = original  # type: ignore[attr-defined]
+    create_worker_consumer.fund_sentinel_wait_ms = max_wait_ms  # type: ignore[attr-defined]
+    driver.AIOKafkaConsumerThread._create_worker_consumer = create_worker_consumer
 
 
 def json_table(app: faust.App, name: str, partitions: int) -> faust.Table:

@@ -2,9 +2,10 @@
 
 Embedded (Tansu) settings, from BROKER.md:
 - short session timeout / heartbeat so group joins take ~3 s instead of ~30 s;
-- ``producer_linger=0`` and ``producer_max_batch_size=1`` so every produce batch holds one
-  record: Tansu's ListOffsets(latest) is wrong for multi-record batches, and Faust trusts
-  it for table recovery and lag (gap 2);
+- ``producer_linger=0``, and one record per batch on changelog topics
+  (``service.tansu_compat``): Tansu's ListOffsets(latest) is wrong for multi-record batches
+  and Faust trusts it for table recovery (gap 2);
+- a 50 ms fetch.max.wait for the worker consumer (Tansu waits the full wait every time);
 - at-least-once only (no idempotent producer on Tansu, gap 3): state is idempotent instead.
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 
 import faust
 
+from . import tansu_compat
 from .settings import Settings, faust_broker_url
 
 
@@ -44,7 +46,6 @@ def faust_config(settings: Settings) -> dict[str, Any]:
             broker_session_timeout=6.0,
             broker_heartbeat_interval=2.0,
             producer_linger=0.0,
-            producer_max_batch_size=1,
             processing_guarantee="at_least_once",
         )
     return config
@@ -52,33 +53,13 @@ def faust_config(settings: Settings) -> dict[str, Any]:
 
 def create_app(settings: Settings) -> faust.App:
     if settings.embedded:
-        shorten_fetch_wait(EMBEDDED_FETCH_MAX_WAIT_MS)
+        tansu_compat.shorten_fetch_wait(EMBEDDED_FETCH_MAX_WAIT_MS)
+        tansu_compat.single_record_changelog_batches()
     return faust.App(settings.app_id, **faust_config(settings))
 
 
-# Tansu answers a fetch only when fetch.max.wait expires, even if data arrived meanwhile;
-# Faust hard-codes 1500 ms, which adds ~0.75 s per internal hop (measured: 380 ms per
-# fetch at 1500 ms, 11 ms at 100 ms). Real Kafka answers early, so this is embedded-only.
 EMBEDDED_FETCH_MAX_WAIT_MS = 50
 
-
-def shorten_fetch_wait(max_wait_ms: int) -> None:
-    """Make Faust's worker consumer use ``max_wait_ms`` for fetch.max.wait (process-wide)."""
-    from faust.transport.drivers import aiokafka as driver
-
-    original = driver.AIOKafkaConsumerThread._create_worker_consumer
-    if getattr(original, "fund_sentinel_wait_ms", None) == max_wait_ms:
-        return
-    original = getattr(original, "__wrapped__", original)
-
-    def create_worker_consumer(self, transport):  # type: ignore[no-untyped-def]
-        consumer = original(self, transport)
-        consumer._fetch_max_wait_ms = max_wait_ms  # read by AIOKafkaConsumer.start()
-        return consumer
-
-    create_worker_consumer.__wrapped__ = original  # type: ignore[attr-defined]
-    create_worker_consumer.fund_sentinel_wait_ms = max_wait_ms  # type: ignore[attr-defined]
-    driver.AIOKafkaConsumerThread._create_worker_consumer = create_worker_consumer
 
 
 def json_table(app: faust.App, name: str, partitions: int) -> faust.Table:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,6 +19,7 @@ from .runtime import Runtime
 
 log = logging.getLogger(__name__)
 ENTITY_KINDS = ("hospital", "department", "doctor", "pharmacy")
+CONSOLE_HTML = Path(__file__).parent / "static" / "console.html"
 MAX_ALERTS = 1000
 
 
@@ -59,6 +61,11 @@ def register(app: faust.App, rt: Runtime) -> None:
         async def get(self, request: Request) -> Response:
             return self.bytes(generate_latest(rt.metrics.registry),
                               content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/console")
+    class Console(View):
+        async def get(self, request: Request) -> Response:
+            return self.html(CONSOLE_HTML.read_text("utf-8"))
 
     @app.page("/v1/alerts")
     class Alerts(View):

@@ -4,6 +4,9 @@ embedded broker, and equal to the in-process reference run (SPEC §5, issue: det
 from __future__ import annotations
 
 import json
+import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -41,6 +44,41 @@ def feed(tmp_path_factory) -> tuple[Path, set[tuple[str, str]]]:
     return path, alert_keys(expected)
 
 
+def http_json(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def check_read_api(workers: list[WorkerProcess], alerts: list[dict]) -> None:
+    """/v1/alerts and /v1/entities answer the same on every worker (issue item 6)."""
+    red = next(a for a in alerts if a["level"] == "red" and a["rule"].startswith("peer."))
+    ent = red["entity"]
+    entity_path = f"/v1/entities/{ent['kind']}/{ent['id']}?institution={ent['institution_id']}"
+    answers = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        answers = [(http_json(f"http://127.0.0.1:{w.web_port}/v1/alerts?level=red&limit=1000"),
+                    http_json(f"http://127.0.0.1:{w.web_port}{entity_path}")) for w in workers]
+        reds = [{(a["alert_id"], a["status"]) for a in al[1]["alerts"]} for al, _ in answers]
+        if all(r == reds[0] for r in reds) and red["alert_id"] in {i for i, _ in reds[0]}:
+            break
+        time.sleep(1)
+    for (alerts_status, alerts_body), (ent_status, ent_body) in answers:
+        assert alerts_status == 200 and ent_status == 200, (alerts_body, ent_body)
+        assert all(a["level"] == "red" for a in alerts_body["alerts"])
+        months = {m["month"]: m for m in ent_body["months"]}
+        assert months[red["period"]]["peer"] is not None
+        assert months[red["period"]]["cards"][red["rule"]]["red"]["status"] == "firing"
+    assert len({json.dumps(a[1][1], sort_keys=True) for a in answers}) == 1, "workers differ"
+    status, page = 0, b""
+    with urllib.request.urlopen(f"http://127.0.0.1:{workers[0].web_port}/console") as resp:
+        status, page = resp.status, resp.read()
+    assert status == 200 and b"/v1/alerts" in page
+
+
 def run_workers(broker_url: str, path: Path, n_workers: int, tmp: Path,
                 expected: set[tuple[str, str]]) -> set[tuple[str, str]]:
     settings = unique_settings(broker_url, partitions=4)
@@ -49,6 +87,7 @@ def run_workers(broker_url: str, path: Path, n_workers: int, tmp: Path,
     try:
         replay(path, settings)
         alerts = read_alerts_until_quiet(settings, expected, timeout_s=300)
+        check_read_api(workers, alerts)
     finally:
         for w in workers:
             w.stop()

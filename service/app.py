@@ -2,9 +2,9 @@
 
 Embedded (Tansu) settings, from BROKER.md:
 - short session timeout / heartbeat so group joins take ~3 s instead of ~30 s;
-- ``producer_linger=0``, and one record per batch on changelog topics
-  (``service.tansu_compat``): Tansu's ListOffsets(latest) is wrong for multi-record batches
-  and Faust trusts it for table recovery (gap 2);
+- ``producer_linger=0``; and table recovery reads end offsets from a fetch's high-water
+  mark (``service.tansu_compat``), because Tansu's ListOffsets(latest) is short by the last
+  multi-record batch and Faust trusts it to know where recovery ends (gap 2);
 - a 50 ms fetch.max.wait for the worker consumer (Tansu waits the full wait every time);
 - at-least-once only (no idempotent producer on Tansu, gap 3): state is idempotent instead.
 """
@@ -54,7 +54,7 @@ def faust_config(settings: Settings) -> dict[str, Any]:
 def create_app(settings: Settings) -> faust.App:
     if settings.embedded:
         tansu_compat.shorten_fetch_wait(EMBEDDED_FETCH_MAX_WAIT_MS)
-        tansu_compat.single_record_changelog_batches()
+        tansu_compat.fetch_based_highwaters()
     return faust.App(settings.app_id, **faust_config(settings))
 
 

@@ -1,48 +1,17 @@
 """Workarounds for the embedded broker (Tansu) applied to aiokafka/Faust, embedded mode only.
 
-1. *Single-record batches on changelog topics.* Tansu answers ListOffsets(latest) with the
-   last batch's base offset + 1, which is wrong when that batch held several records
-   (BROKER.md gap 2); Faust trusts it to know where table recovery ends, so a changelog
-   written in multi-record batches recovers short and silently loses state. Limiting the
-   whole producer to one record per batch fixes that but serialises every partition
-   behind one round trip per record. Instead only ``*-changelog`` partitions get one
-   record per batch, queued back to back; other topics batch normally.
+1. *End offsets from a fetch.* Tansu answers ListOffsets(latest) with the last batch's
+   base offset + 1, which is short when that batch held several records (BROKER.md gap 2);
+   Faust trusts it to know where table recovery ends, so a changelog written in
+   multi-record batches would recover short and silently lose state. One record per batch
+   avoids it but serialises every partition behind one produce round trip per record (a
+   hot changelog partition then caps the pipeline). Instead recovery's end offsets are
+   corrected with the high-water mark a fetch returns, which Tansu reports right.
 2. *Short fetch wait.* Tansu answers a fetch only when fetch.max.wait expires; Faust
    hard-codes 1500 ms for its worker consumer, adding ~0.75 s per internal hop.
 """
 
 from __future__ import annotations
-
-CHANGELOG_SUFFIX = "-changelog"
-
-
-def single_record_changelog_batches() -> None:
-    """Patch aiokafka's accumulator (process-wide, idempotent)."""
-    from aiokafka.producer import message_accumulator as acc
-
-    cls = acc.MessageAccumulator
-    if getattr(cls.add_message, "fund_sentinel", False):
-        return
-    original = cls.add_message
-
-    async def add_message(self, tp, key, value, timeout, timestamp_ms=None,
-                          headers=[]):  # type: ignore[no-untyped-def]  # noqa: B006
-        if not tp.topic.endswith(CHANGELOG_SUFFIX):
-            return await original(self, tp, key, value, timeout, timestamp_ms=timestamp_ms,
-                                  headers=headers)
-        if self._closed:
-            raise acc.ProducerClosed()
-        if self._exception is not None:
-            raise acc.copy.copy(self._exception)
-        # A fresh batch for every record: it is closed for appends as soon as it holds one.
-        batch = self._append_batch(self.create_builder(), tp)
-        future = batch.append(key, value, timestamp_ms, headers=headers)
-        batch._builder.close()  # type: ignore[attr-defined]
-        return future
-
-    add_message.fund_sentinel = True  # type: ignore[attr-defined]
-    cls.add_message = add_message
-
 
 def shorten_fetch_wait(max_wait_ms: int) -> None:
     """Make Faust's worker consumer use ``max_wait_ms`` for fetch.max.wait (process-wide)."""
@@ -61,3 +30,60 @@ def shorten_fetch_wait(max_wait_ms: int) -> None:
     create_worker_consumer.__wrapped__ = original  # type: ignore[attr-defined]
     create_worker_consumer.fund_sentinel_wait_ms = max_wait_ms  # type: ignore[attr-defined]
     driver.AIOKafkaConsumerThread._create_worker_consumer = create_worker_consumer
+
+
+async def true_end_offsets(bootstrap: list[str], reported: dict) -> dict:
+    """Correct end offsets reported by ListOffsets with the high-water mark of a fetch.
+
+    Tansu's ListOffsets(latest) can fall short by the size of the last batch; a fetch
+    from just before the reported end returns the true high-water mark.
+    """
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.structs import TopicPartition
+
+    tps = [tp for tp, end in reported.items() if end]
+    if not tps:
+        return dict(reported)
+    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                             enable_auto_commit=False, fetch_max_wait_ms=50)
+    await probe.start()
+    try:
+        atps = [TopicPartition(tp.topic, tp.partition) for tp in tps]
+        probe.assign(atps)
+        for tp, atp in zip(tps, atps):
+            probe.seek(atp, max(reported[tp] - 1, 0))
+        corrected = dict(reported)
+        pending = set(atps)
+        for _ in range(20):
+            await probe.getmany(*pending, timeout_ms=200)
+            for tp, atp in zip(tps, atps):
+                hw = probe.highwater(atp)
+                if atp in pending and hw is not None:
+                    corrected[tp] = max(reported[tp], hw)
+                    pending.discard(atp)
+            if not pending:
+                break
+        return corrected
+    finally:
+        await probe.stop()
+
+
+def fetch_based_highwaters() -> None:
+    """Make Faust's recovery use :func:`true_end_offsets` (process-wide, idempotent)."""
+    from faust.transport.drivers import aiokafka as driver
+
+    cls = driver.AIOKafkaConsumerThread
+    if getattr(cls._highwaters, "fund_sentinel", False):
+        return
+    original = cls._highwaters
+
+    async def _highwaters(self, partitions):  # type: ignore[no-untyped-def]
+        reported = await original(self, partitions)
+        if self.consumer.in_transaction:
+            return reported
+        consumer = self._ensure_consumer()
+        bootstrap = consumer._client._bootstrap_servers
+        return await true_end_offsets(bootstrap, dict(reported))
+
+    _highwaters.fund_sentinel = True  # type: ignore[attr-defined]
+    cls._highwaters = _highwaters

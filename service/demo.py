@@ -51,7 +51,7 @@ def console(settings: Settings, stop: threading.Event, counts: collections.Count
     def show(topic: str, value: dict) -> None:
         if topic == topics.alerts:
             counts[f"alerts {value.get('status')}"] += 1
-            print("ALERT  " + alert_line(value), flush=True)
+            print("ALERT  " + alert_line(value, mask_patients=True), flush=True)
         elif topic == topics.dlq:
             counts[f"dlq {value.get('reason')}"] += 1
             print(f"DLQ    {value.get('reason')}: {'; '.join(value.get('errors', [])[:2])}",

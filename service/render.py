@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 
-def alert_line(a: dict) -> str:
-    ent = a.get("entity") or {}
+def alert_line(a: dict, mask_patients: bool = False) -> str:
+    """One line per alert; ``mask_patients`` hides patient ids (for consoles that act as
+    logs, like the demo's)."""
+    ent = dict(a.get("entity") or {})
+    if mask_patients and ent.get("kind") == "patient":
+        ent["id"] = "(patient)"
     where = ", ".join(str(x) for x in (ent.get("institution_id"), ent.get("region")) if x)
     head = (f"{a.get('status', '?').upper():8} {a.get('level', '?').upper():6} "
             f"{a.get('rule', '?'):26} {ent.get('kind', '?')} {ent.get('id', '?')}"

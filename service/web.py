@@ -52,8 +52,12 @@ def register(app: faust.App, rt: Runtime) -> None:
     @app.page("/readyz")
     class Readyz(View):
         async def get(self, request: Request) -> Response:
-            ready = bool(rt.ready) and all(rt.ready.values())
-            body = {"ready": ready, "checks": dict(rt.ready), "rules_version": rt.rules_version}
+            checks = dict(rt.ready)
+            checks["tables_recovered"] = bool(
+                app.tables.recovery.completed.is_set() and not app.in_recovery)
+            checks["not_rebalancing"] = not app.rebalancing
+            ready = all(checks.values())
+            body = {"ready": ready, "checks": checks, "rules_version": rt.rules_version}
             return self.json(body, status=200 if ready else 503)
 
     @app.page("/metrics")

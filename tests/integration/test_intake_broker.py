@@ -3,6 +3,11 @@ is exactly one decision or one DLQ record, and the counts add up."""
 
 from __future__ import annotations
 
+import json
+import time
+import urllib.error
+import urllib.request
+
 import orjson
 import pytest
 
@@ -24,6 +29,28 @@ def _amounts_broken(line: bytes) -> bytes:
     doc["settlement_id"] = doc["settlement_id"] + "-amt"
     doc["total_amount"] = round(doc["total_amount"] + 5.0, 2)
     return orjson.dumps(doc)
+
+
+def get(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def assert_ready(port: int, timeout_s: float = 60) -> None:
+    """/healthz answers at once; /readyz says 503 until partitions are assigned, tables
+    recovered and the rule set loaded, then 200 with every check true."""
+    assert get(f"http://127.0.0.1:{port}/healthz") == (200, {"status": "ok"})
+    deadline = time.monotonic() + timeout_s
+    status, body = get(f"http://127.0.0.1:{port}/readyz")
+    while status != 200 and time.monotonic() < deadline:
+        assert status == 503 and body["ready"] is False, body
+        time.sleep(0.5)
+        status, body = get(f"http://127.0.0.1:{port}/readyz")
+    assert status == 200 and body["ready"] is True and all(body["checks"].values()), body
+    assert set(body["checks"]) >= {"rules_loaded", "partitions_assigned", "tables_recovered"}
 
 
 def test_every_input_is_a_decision_or_a_dlq_record(embedded_broker, tmp_path):
@@ -52,6 +79,7 @@ def test_every_input_is_a_decision_or_a_dlq_record(embedded_broker, tmp_path):
     create_all_topics(settings)
     worker = WorkerProcess(settings, tmp_path / "worker").start()
     try:
+        assert_ready(worker.web_port)
         sent = replay(path, settings)
         assert sent == len(feed)
         decisions, dlq = read_outputs(settings, len(feed), timeout_s=120)

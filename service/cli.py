@@ -47,7 +47,7 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--out", type=Path, required=True)
     g.add_argument("--months", type=int, default=4)
     g.add_argument("--seed", type=int, default=7)
-    g.add_argument("--scale", choices=("small", "medium", "large"), default="small")
+    g.add_argument("--scale", choices=("tiny", "small", "medium", "large"), default="small")
     g.add_argument("--start", default="2025-08", help="first month, YYYY-MM")
 
     r = sub.add_parser("replay", help="produce a JSONL file into the settlements topic")

@@ -48,7 +48,11 @@ disease-swing case sits in the last, unclosed month (``closed_in_data`` false); 
 five or more months to see it judged.
 
 Scales: ``small`` ≈ 29k settlements for 4 months (a few seconds), ``medium`` ≈ 10×,
-``large`` ≈ 100× (three more regions), written day by day.
+``large`` ≈ 100× (three more regions), written day by day. ``tiny`` (≈ 3k for 3 months,
+well under a second; for broker-backed tests) is one region with the peer cases of
+``plan_tiny`` and ≥ 3 hits of every claim rule; the cross-region claim cases (impossible
+travel, one trace-code variant) settle their second visit at the one pharmacy of a
+neighbour region, in the last month only, so no month of that region closes in the data.
 
 Deterministic: one ``numpy.random.default_rng(seed)`` split with ``spawn``; same
 arguments give byte-identical files. Memory stays bounded (one day of events plus open
@@ -63,7 +67,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import cases_fund, cases_items, cases_stays, labels, plan, population
+from . import cases_fund, cases_items, cases_stays, labels, plan, plan_tiny, population
 from .background import Background
 from .casekit import Kit
 from .clock import Clock
@@ -87,7 +91,7 @@ def generate(out_dir: Path, months: int = 4, seed: int = 7, scale: str = "small"
     r_pop, r_plan, r_cases, r_bg = np.random.default_rng(seed).spawn(4)
     clock = Clock(start, months)
     pop = population.build(r_pop, sc)
-    the_plan = plan.build(r_plan, pop, clock)
+    the_plan = (plan_tiny if sc.layout == "tiny" else plan).build(r_plan, pop, clock)
     asm, traces = Assembler(clock), TraceCodes()
     kit = Kit(r_cases, pop, clock, asm, traces, the_plan.protected)
     for build, calls in cases_items.CASES + cases_stays.CASES:

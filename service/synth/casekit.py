@@ -41,6 +41,18 @@ class Kit:
     def region(self) -> str:
         return self.pick(list(self.pop.regions))
 
+    def other_region(self, region: str, start: int = 0) -> str:
+        """Another region: the first after ``start`` that differs, else a travel-only one."""
+        regions = self.pop.regions[start:] + self.pop.regions
+        return next((x for x in regions if x != region), None) or self.pop.travel[0].region
+
+    def first_day(self, region: str) -> int:
+        """The first day a case may settle in ``region``: travel-only regions are visited
+        in the last month only, so no month of theirs closes inside the data (SPEC §7b)."""
+        if region in self.pop.regions:
+            return 1
+        return max(1, self.clock.first_day_of_month(len(self.clock.months) - 1))
+
     def hospital(self, region: str, not_id: str | None = None, level: int = 2) -> Inst:
         """A hospital of ``level`` or above (a level-1 one for ``level=1``)."""
         cands = [i for i in self.pop.by_region(region, "hospital")
@@ -59,8 +71,8 @@ class Kit:
     def dept(inst: Inst, specialty: str = "internal") -> Dept:
         return next(d for d in inst.depts if d.specialty == specialty)
 
-    def day(self, before_end: int = 2) -> int:
-        return int(self.rng.integers(1, max(2, self.clock.n_days - before_end)))
+    def day(self, before_end: int = 2, lo: int = 1) -> int:
+        return int(self.rng.integers(lo, max(lo + 1, self.clock.n_days - before_end)))
 
     def sec(self, lo_h: float = 8.5, hi_h: float = 11.5) -> int:
         return int(self.rng.uniform(lo_h, hi_h) * H)

@@ -18,7 +18,8 @@ def _codes(ev, drug: str) -> list[str]:
 
 def trace_code_reuse(kit: Kit, i: int) -> None:
     r = kit.region()
-    d = kit.day(14)
+    other = kit.other_region(r) if i % 2 else r
+    d = kit.day(14, kit.first_day(other))
     a, b, c = kit.patient(), kit.patient(), kit.patient()
     drug = (OMEPRAZOLE, NIFEDIPINE)[i % 2]
     if i % 2 == 0:
@@ -31,7 +32,6 @@ def trace_code_reuse(kit: Kit, i: int) -> None:
     else:
         first = kit.sale(d, kit.sec(9, 12), kit.pharmacy(r), a, [(drug, 2, 5)])
         codes = _codes(first, drug)
-        other = next(x for x in kit.pop.regions if x != r)
         later = d + int(kit.rng.integers(1, 8))
         hit = kit.sale(later, kit.sec(9, 20), kit.pharmacy(other), b, [(drug, 2, 5, codes)])
         why = "both boxes of a pharmacy sale are sold again in another region"

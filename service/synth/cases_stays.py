@@ -60,11 +60,11 @@ def overlapping_stay(kit: Kit, i: int) -> None:
 
 def impossible_travel(kit: Kit, i: int) -> None:
     r = kit.region()
-    other = next(x for x in kit.pop.regions[(i % 2):] + kit.pop.regions if x != r)
+    other = kit.other_region(r, i % 2)
     for gap_min, hit in ((int(kit.rng.integers(35, 100)), True),
                          (int(kit.rng.integers(300, 360)), False)):
         pat = kit.patient()
-        d = kit.day(2)
+        d = kit.day(2, kit.first_day(other))
         t = kit.sec(8.5, 10.5)
         first = kit.outpatient(d, t, kit.hospital(r), pat, ["J06.9"], [("XN02BEA003A001", 1, 3)])
         second = kit.sale(d, t + gap_min * 60, kit.pharmacy(other), pat,
@@ -88,7 +88,7 @@ def excessive_exams(kit: Kit, i: int) -> None:
 
 def ghost_bed(kit: Kit, i: int) -> None:
     # cheap stays: at level-1 hospitals of the first two regions, too small for peer cards
-    r = kit.pop.regions[i % 2]
+    r = kit.pop.regions[i % min(2, len(kit.pop.regions))]
     h = kit.hospital(r, level=1)
     small = [("250101001", 1), ("XB05BBA001B001", 1, 1)]
     days = 4 + i % 3

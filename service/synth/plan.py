@@ -82,67 +82,76 @@ def _dept(inst: Inst, specialty: str) -> Dept:
     return next(d for d in inst.depts if d.specialty == specialty)
 
 
+COST, DRUG = "peer.cost_per_visit", "peer.drug_ratio"
+OUT = ("outpatient",)
+
+
+def doctor_case(plan: Plan, inst: Inst, rule: str, span: str, why: str) -> None:
+    """The quietest internal doctor of ``inst`` (the smallest share of its department)
+    gets cost or drug share x1.6 over ``span``."""
+    doc = min(_dept(inst, "internal").doctors, key=lambda x: x.rate)
+    months = plan.inflate(doc.id, OUT, span, *((1.6, 1.0) if rule == COST else (1.0, 1.6)))
+    plan.peer(rule, entity("doctor", inst, _dept(inst, "internal"), doc), "outpatient",
+              False, why, months)
+
+
+def doctor_decoys(plan: Plan, e: Inst) -> None:
+    """The busiest internal doctor of ``e`` at x1.08, the quietest at x2 on ~6 visits."""
+    docs = sorted(_dept(e, "internal").doctors, key=lambda x: x.rate)
+    # near misses are x1.08 against a neutral peer: the entity's own style is cancelled
+    months = plan.inflate(docs[-1].id, OUT, "all", 1.08 / (docs[-1].cost_mult * e.cost_mult))
+    plan.peer(COST, entity("doctor", e, _dept(e, "internal"), docs[-1]), "outpatient", True,
+              "decoy: doctor cost x1.08, below the 1.20 threshold", months)
+    low = docs[0]
+    months = plan.inflate(low.id, OUT, "all", 2.0)
+    for k in range(len(plan.clock.months)):
+        plan._rate[(low.id, k)] = 6.0 / low.rate
+    plan.peer(COST, entity("doctor", e, _dept(e, "internal"), low), "outpatient", True,
+              "decoy: doctor cost x2 but about 6 visits a month (< 10 minimum)", months)
+
+
 def build(rng: np.random.Generator, pop: Population, clock: Clock) -> Plan:
     plan = Plan(clock)
     r1, r2, r3 = pop.regions[:3]
     l2 = pop.by_region(r1, "hospital", 2)
     a, b, c, d, e, f = (l2[int(j)] for j in rng.permutation(len(l2))[:6])
-    cost, drug = "peer.cost_per_visit", "peer.drug_ratio"
-    out = ("outpatient",)
-
-    def quiet_doctor(inst: Inst) -> Doctor:  # the smallest share of its department
-        return min(_dept(inst, "internal").doctors, key=lambda x: x.rate)
-
     for inst, rule, span, why in (
-            (a, cost, "last3", "doctor cost x1.6 for 3 months: yellow, yellow, red"),
-            (b, drug, "last3", "doctor drug share x1.6 for 3 months: yellow, yellow, red"),
-            (c, cost, "last", "doctor cost x1.6 in the last month only: yellow"),
-            (d, drug, "last", "doctor drug share x1.6 in the last month only: yellow")):
-        doc = quiet_doctor(inst)
-        months = plan.inflate(doc.id, out, span, *((1.6, 1.0) if rule == cost else (1.0, 1.6)))
-        plan.peer(rule, entity("doctor", inst, _dept(inst, "internal"), doc), "outpatient",
-                  False, why, months)
-    docs = sorted(_dept(e, "internal").doctors, key=lambda x: x.rate)
-    # near misses are x1.08 against a neutral peer: the entity's own style is cancelled
-    months = plan.inflate(docs[-1].id, out, "all", 1.08 / (docs[-1].cost_mult * e.cost_mult))
-    plan.peer(cost, entity("doctor", e, _dept(e, "internal"), docs[-1]), "outpatient", True,
-              "decoy: doctor cost x1.08, below the 1.20 threshold", months)
-    low = docs[0]
-    months = plan.inflate(low.id, out, "all", 2.0)
-    for k in range(len(clock.months)):
-        plan._rate[(low.id, k)] = 6.0 / low.rate
-    plan.peer(cost, entity("doctor", e, _dept(e, "internal"), low), "outpatient", True,
-              "decoy: doctor cost x2 but about 6 visits a month (< 10 minimum)", months)
+            (a, COST, "last3", "doctor cost x1.6 for 3 months: yellow, yellow, red"),
+            (b, DRUG, "last3", "doctor drug share x1.6 for 3 months: yellow, yellow, red"),
+            (c, COST, "last", "doctor cost x1.6 in the last month only: yellow"),
+            (d, DRUG, "last", "doctor drug share x1.6 in the last month only: yellow")):
+        doctor_case(plan, inst, rule, span, why)
+    doctor_decoys(plan, e)
     ped = _dept(f, "pediatrics")
-    months = plan.inflate(f"{f.id}/{ped.id}", out, "last3", 1.6)
-    plan.peer(cost, entity("department", f, ped), "outpatient", False,
+    months = plan.inflate(f"{f.id}/{ped.id}", OUT, "last3", 1.6)
+    plan.peer(COST, entity("department", f, ped), "outpatient", False,
               "department cost x1.6 for 3 months (all its doctors): yellow, yellow, red", months)
     months = plan.inflate(c.id, ("inpatient",), "last", 1.6)
-    plan.peer(cost, entity("hospital", c), "inpatient", False,
+    plan.peer(COST, entity("hospital", c), "inpatient", False,
               "hospital inpatient cost x1.6 in the last month: yellow", months)
     g = pop.by_region(r2, "hospital", 2)[int(rng.integers(0, 5))]
-    months = plan.inflate(g.id, out, "last3", 1.5)
-    plan.peer(cost, entity("hospital", g), "outpatient", False,
+    months = plan.inflate(g.id, OUT, "last3", 1.5)
+    plan.peer(COST, entity("hospital", g), "outpatient", False,
               "hospital cost x1.5 for 3 months (every department): yellow, yellow, red", months)
     ph = pop.by_region(r2, "pharmacy")
     p = ph[int(rng.integers(len(ph)))]
     months = plan.inflate(p.id, ("pharmacy",), "last3", 1.6)
-    plan.peer(cost, entity("pharmacy", p), "pharmacy", False,
+    plan.peer(COST, entity("pharmacy", p), "pharmacy", False,
               "pharmacy cost x1.6 for 3 months: yellow, yellow, red", months)
     ph1 = pop.by_region(r1, "pharmacy")
     p1 = ph1[int(rng.integers(len(ph1)))]
     months = plan.inflate(p1.id, ("pharmacy",), "all", 1.08 / p1.cost_mult)
-    plan.peer(cost, entity("pharmacy", p1), "pharmacy", True,
+    plan.peer(COST, entity("pharmacy", p1), "pharmacy", True,
               "decoy: pharmacy cost x1.08, below the 1.20 threshold", months)
     for h in pop.by_region(r3, "hospital", 1):
-        months = plan.inflate(h.id, out, "all", 1.5)
+        months = plan.inflate(h.id, OUT, "all", 1.5)
         why = "decoy: every level-1 hospital of the region costs x1.5; nobody stands out"
-        plan.peer(cost, entity("hospital", h), "outpatient", True, why, months)
+        plan.peer(COST, entity("hospital", h), "outpatient", True, why, months)
         for dp in h.depts:  # the large departments (small ones have few or no peers)
             if dp.specialty in ("internal", "surgery"):
-                plan.peer(cost, entity("department", h, dp), "outpatient", True, why, months)
+                plan.peer(COST, entity("department", h, dp), "outpatient", True, why, months)
         for doc in _dept(h, "internal").doctors:
-            plan.peer(cost, entity("doctor", h, _dept(h, "internal"), doc), "outpatient", True,
+            plan.peer(COST, entity("doctor", h, _dept(h, "internal"), doc), "outpatient", True,
                       why, months)
     _fund(rng, plan, pop, f)
     return plan

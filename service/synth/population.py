@@ -32,6 +32,9 @@ class Scale:
     regions: tuple[RegionProfile, ...]
     rate: float  # multiplies every visit rate of the templates below
     cases: int  # labelled hit cases per claim rule
+    layout: str = "regions"  # the anomaly plan: ``plan`` (3+ regions) or ``plan_tiny``
+    templates: tuple[tuple[str, str], ...] = ()  # department template overrides
+    travel: tuple[RegionProfile, ...] = ()  # regions seen only in claim cases (no background)
 
 
 _R = RegionProfile
@@ -44,6 +47,12 @@ SCALES: dict[str, Scale] = {
                              _R("610304", 2, 9, 14, 8, 5, 20), _R("610305", 2, 10, 10, 6, 4, 18),
                              _R("610323", 1, 6, 9, 6, 4, 14), _R("610324", 1, 6, 8, 6, 4, 14)),
                     16.0, 24),
+    # ~3k settlements for 3 months: one region whose only peer groups of four or more are
+    # the level-2 internal doctors, the level-1 clinics (one internal department of two
+    # doctors each: level-0 prices are too coarse for quiet peer means) and the pharmacies
+    # (plan_tiny); a neighbour region holds one pharmacy, seen in cross-region claim cases
+    "tiny": Scale("tiny", (_R("610302", 0, 3, 1, 4, 0, 5),), 1.3, 3, "tiny",
+                  (("L2", "L2t"), ("L1", "L1t"), ("P1", "P0")), (_R("610303", 0, 0, 0, 0, 0, 1),)),
 }
 
 # Department templates: (specialty, id, doctors, outpatient visits/doctor/month, stays/month).
@@ -59,6 +68,11 @@ _DEPTS: dict[str, tuple[tuple[str, str, int, float, float], ...]] = {
            ("pediatrics", "PED1", 1, 20, 1), ("tcm", "TCM1", 1, 14, 0)),
     "P1": (("internal", "GEN1", 2, 25, 2), ("tcm", "TCM1", 1, 18, 0)),
     "P0": (("internal", "GEN1", 2, 22, 0),),
+    # tiny: four internal doctors (a peer group of twelve over three hospitals); the other
+    # departments have one doctor each, so their groups stay under four members
+    "L2t": (("internal", "INT1", 4, 18, 3), ("surgery", "SURG1", 1, 14, 2),
+            ("pediatrics", "PED1", 1, 10, 0.5), ("obstetrics", "OBS1", 1, 8, 1)),
+    "L1t": (("internal", "INT1", 2, 12, 2),),
 }
 PHARMACY_SALES_PER_MONTH = 40.0
 
@@ -118,10 +132,11 @@ class Population:
     institutions: list[Inst]
     patients: dict[str, PatientPool]
     next_patient: int  # next free global patient index (anomaly patients come from here)
+    travel: list[Inst] = field(default_factory=list)  # institutions without background
 
     def by_region(self, region: str, kind: str, level: int | None = None) -> list[Inst]:
-        return [i for i in self.institutions if i.region == region and i.kind == kind
-                and (level is None or i.level == level)]
+        return [i for i in (self.institutions + self.travel if self.travel else self.institutions)
+                if i.region == region and i.kind == kind and (level is None or i.level == level)]
 
 
 def patient_id(index: int) -> str:
@@ -184,12 +199,10 @@ def build(rng: np.random.Generator, scale: Scale) -> Population:
     insts: list[Inst] = []
     patients: dict[str, PatientPool] = {}
     base = 0
+    tpl = dict(scale.templates)
     for prof in scale.regions:
-        plan = ([("hospital", 3, "L3")] * prof.l3 + [("hospital", 2, "L2")] * prof.l2
-                + [("hospital", 1, "L1")] * prof.l1 + [("primary", 1, "P1")] * prof.primary1
-                + [("primary", 0, "P0")] * prof.primary0 + [("pharmacy", 0, "")] * prof.pharmacies)
-        region_insts = [_institution(rng, ids, prof.code, k, lv, t, scale.rate)
-                        for k, lv, t in plan]
+        region_insts = [_institution(rng, ids, prof.code, k, lv, tpl.get(t, t), scale.rate)
+                        for k, lv, t in _layout(prof)]
         insts.extend(region_insts)
         monthly = sum(d.rate for i in region_insts for dp in i.depts for d in dp.doctors)
         monthly += sum(i.sales_per_month + sum(dp.stays_per_month for dp in i.depts)
@@ -197,4 +210,12 @@ def build(rng: np.random.Generator, scale: Scale) -> Population:
         n = max(2000, int(monthly * 3.5))
         patients[prof.code] = _patients(rng, prof.code, base, n)
         base += n
-    return Population(tuple(p.code for p in scale.regions), insts, patients, base)
+    travel = [_institution(rng, ids, prof.code, k, lv, tpl.get(t, t), scale.rate)
+              for prof in scale.travel for k, lv, t in _layout(prof)]
+    return Population(tuple(p.code for p in scale.regions), insts, patients, base, travel)
+
+
+def _layout(prof: RegionProfile) -> list[tuple[str, int, str]]:
+    return ([("hospital", 3, "L3")] * prof.l3 + [("hospital", 2, "L2")] * prof.l2
+            + [("hospital", 1, "L1")] * prof.l1 + [("primary", 1, "P1")] * prof.primary1
+            + [("primary", 0, "P0")] * prof.primary0 + [("pharmacy", 0, "")] * prof.pharmacies)

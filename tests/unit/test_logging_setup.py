@@ -148,3 +148,16 @@ def test_handler_stream_gets_redacted_text():
     handler.setFormatter(logging.Formatter("%(message)s"))
     handler.handle(_record("seen %s", "p-a1b2c3d4"))
     assert stream.getvalue() == f"seen {REDACTED}\n"
+
+
+def test_float_digits_are_not_mistaken_for_resident_ids():
+    """Regression: 'producer flush took 0.253469705581665043' was logged as
+    'flush took 0.<patient-id>' (the 18-digit pattern matched a float's decimals)."""
+    import logging as _logging
+
+    from service.logging_setup import RedactPatientIds
+
+    record = _logging.LogRecord("x", 20, "", 0, "flush took %s; card %s",
+                                ("0.253469705581665043", "110101199003071234"), None)
+    RedactPatientIds().filter(record)
+    assert record.getMessage() == "flush took 0.253469705581665043; card <patient-id>"

@@ -61,7 +61,7 @@ def generate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def replay(args: argparse.Namespace, settings: Settings) -> int:
-    from .feed import print_progress, replay as send
+    from .feed import lines, print_progress, replay as send
 
     if not args.file.exists():
         print(f"fund-sentinel replay: no such file: {args.file}", file=sys.stderr)
@@ -69,6 +69,11 @@ def replay(args: argparse.Namespace, settings: Settings) -> int:
     sent = send(args.file, settings, rate=args.rate, topic=args.topic, progress=print_progress)
     print(f"\nreplayed {sent:,} messages into {args.topic or settings.topics.settlements}",
           file=sys.stderr)
+    total = sum(1 for _ in lines(args.file))
+    if sent < total:
+        print(f"fund-sentinel replay: {total - sent:,} of {total:,} messages were not "
+              "delivered (see the error above)", file=sys.stderr)
+        return 1
     return 0
 
 

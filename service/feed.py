@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Callable, Iterator
 import orjson
 
 from .settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def producer(settings: Settings):  # noqa: ANN201 - kafka-python type
@@ -40,16 +43,19 @@ def lines(path: Path) -> Iterator[bytes]:
 def replay(path: Path, settings: Settings, rate: float | None = None, topic: str | None = None,
            progress: Callable[[int, int, float], None] | None = None,
            stop: Callable[[], bool] = lambda: False) -> int:
-    """Send every non-empty line of ``path`` to the settlements topic; return how many."""
+    """Send every non-empty line of ``path`` to the settlements topic; return how many the
+    broker acknowledged. Sends that failed (e.g. batches expired while the broker was away
+    longer than the producer's delivery timeout) are not counted, and logged as an error."""
     total = sum(1 for _ in lines(path))
     prod = producer(settings)
     topic = topic or settings.topics.settlements
     sent, started, last_report = 0, time.monotonic(), 0.0
+    failed: list[BaseException] = []
     try:
         for line in lines(path):
             if stop():
                 break
-            prod.send(topic, key=key_of(line), value=line)
+            prod.send(topic, key=key_of(line), value=line).add_errback(failed.append)
             sent += 1
             if rate:
                 ahead_s = sent / rate - (time.monotonic() - started)
@@ -64,7 +70,10 @@ def replay(path: Path, settings: Settings, rate: float | None = None, topic: str
         prod.close()
     if progress:
         progress(sent, total, time.monotonic() - started)
-    return sent
+    if failed:
+        log.error("replay: %d of %d messages were not delivered to %s (first error: %s)",
+                  len(failed), sent, topic, failed[0])
+    return sent - len(failed)
 
 
 def print_progress(sent: int, total: int, elapsed_s: float) -> None:

@@ -23,7 +23,7 @@ from detectors.fund.scopes import FundUpdate, scope_from_list, scope_key
 from detectors.fund.totals import MonthTotals
 from detectors.fund.watermark_close import is_late, months_to_close
 from detectors.months import months_back, next_month
-from detectors.watermarks import Watermarks
+from detectors.watermarks import IDLE, Watermarks
 
 from .app import json_table
 from .runtime import Runtime
@@ -54,6 +54,10 @@ def register(app: faust.App, rt: Runtime) -> faust.TopicT:
     alerts = app.topic(rt.settings.topics.alerts, partitions=rt.settings.partitions)
     rows = json_table(app, "fund-months-v1", rt.settings.partitions)
     watermarks: dict[int, Watermarks] = {}
+    # Per partition, the highest real event time any update or tick carried. When every
+    # origin is idle the low watermark is IDLE (2**62 ms); months close no further than
+    # the data seen (closing through year 9999 would end in a ValueError on every message).
+    seen_ms: dict[int, int] = {}
     regions: dict[int, dict[str, RegionMonths]] = {}
     m = rt.metrics
 
@@ -107,6 +111,8 @@ def register(app: faust.App, rt: Runtime) -> faust.TopicT:
 
     async def close_months(q: int) -> None:
         low = watermarks[q].low_ms
+        if low is not None:
+            low = min(low, seen_ms[q]) if q in seen_ms else None
         for region_id in sorted(regions[q]):
             region = regions[q][region_id]
             tz = rt.ruleset.tz_for(region_id)
@@ -164,6 +170,8 @@ def register(app: faust.App, rt: Runtime) -> faust.TopicT:
                     m.late_events.inc()
                     await late_event(region, late_keys)
             watermarks[q] = watermarks[q].advance(msg["p"], msg["w"])
+            if msg["w"] < IDLE:
+                seen_ms[q] = max(seen_ms.get(q, msg["w"]), msg["w"])
             await close_months(q)
 
     @app.on_partitions_revoked.connect
@@ -172,5 +180,6 @@ def register(app: faust.App, rt: Runtime) -> faust.TopicT:
             if tp.topic == topic.get_topic_name():
                 regions.pop(tp.partition, None)
                 watermarks.pop(tp.partition, None)
+                seen_ms.pop(tp.partition, None)
 
     return topic

@@ -26,7 +26,7 @@ from .runtime import Runtime
 from .fund_stage import fund_updates_to_wire
 from .stats import update_to_wire
 from .ticks import OriginClocks
-from .validation import Rejection, duplicate, parse_settlement
+from .validation import MAX_MESSAGE_BYTES, Rejection, duplicate, oversized, parse_settlement
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +67,27 @@ def register(app: faust.App, rt: Runtime, updates: faust.TopicT, claims: faust.T
             raw = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
             origin = Origin(event.message.partition, event.message.offset)
             clocks.seen(origin)
+            if len(raw) > MAX_MESSAGE_BYTES:
+                await reject(oversized(len(raw)), raw, origin)
+                continue
             parsed = parse_settlement(raw)
             if isinstance(parsed, Rejection):
                 await reject(parsed, raw, origin)
                 continue
             s, _doc = parsed
             sid = s.settlement_id
+            tz = rt.ruleset.tz_for(s.region)
+            try:  # pure derivations first: a failure here is this message's, not the worker's
+                entity_wire = [(u.group.key.encode(), update_to_wire(u))
+                               for u in entity_updates(s, rt.ruleset.peer, tz)]
+                fund_wire = fund_updates_to_wire(fund_updates(s, tz)) if fund is not None else []
+            except Exception as exc:  # noqa: BLE001 - the worker must not stop on input
+                log.error("message at %s/%s could not be processed (%s): sent to the DLQ",
+                          origin.partition, origin.offset, type(exc).__name__)
+                await reject(Rejection("schema", (
+                    f"$: valid fields but could not be processed ({type(exc).__name__})",), sid),
+                    raw, origin)
+                continue
             stored = seen_ids.get(sid)
             previous = SeenId.from_dict(stored) if stored else None
             verdict = classify(previous, origin, s.settled_at_ms, window_ms)
@@ -82,15 +97,14 @@ def register(app: faust.App, rt: Runtime, updates: faust.TopicT, claims: faust.T
             if verdict is Seen.NEW:
                 seen_ids[sid] = SeenId(origin, s.settled_at_ms).to_dict()
             reached_ms = clocks.advance(origin.partition, s.settled_at_ms)
-            tz = rt.ruleset.tz_for(s.region)
-            for u in entity_updates(s, rt.ruleset.peer, tz):
-                await updates.send(key=u.group.key.encode(), value=orjson.dumps(
+            for group_key, wire in entity_wire:
+                await updates.send(key=group_key, value=orjson.dumps(
                     {"k": "u", "p": origin.partition, "o": origin.offset, "w": reached_ms,
-                     "u": update_to_wire(u)}))
+                     "u": wire}))
             if fund is not None:
                 await fund.send(key=s.region.encode(), value=orjson.dumps(
                     {"k": "u", "p": origin.partition, "o": origin.offset, "w": reached_ms,
-                     "r": s.region, "u": fund_updates_to_wire(fund_updates(s, tz))}))
+                     "r": s.region, "u": fund_wire}))
             if clocks.due(origin.partition):
                 await tick(origin.partition, reached_ms)
             await claims.send(key=s.patient.id.encode(), value=orjson.dumps(

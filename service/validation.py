@@ -60,6 +60,11 @@ from service.validation_fields import (
 REASONS = ("not_json", "schema", "amounts", "duplicate")
 AMOUNT_TOLERANCE_FEN = 1  # SPEC §11: |total_amount - Σ item amounts| <= 0.01 is valid
 MAX_RAW_BYTES = 64 * 1024  # DLQ records carry at most this much of the original message
+# A settlement is a few KB. The intake refuses longer messages before decoding them (a
+# 10 MB JSON array decodes into hundreds of MB of objects); valid ones are forwarded whole
+# between stages as an escaped JSON string (at most twice as long), which must stay under
+# the producer's 1 MB request limit.
+MAX_MESSAGE_BYTES = 256 * 1024
 
 # orjson refuses some valid JSON texts because of its own limits; those are schema errors.
 _DECODER_LIMITS = {
@@ -136,6 +141,13 @@ def duplicate(settlement_id: str) -> Rejection:
         (f"settlement_id: {settlement_id!r} was already processed (duplicate)",),
         settlement_id,
     )
+
+
+def oversized(size: int) -> Rejection:
+    """The rejection of a message longer than ``MAX_MESSAGE_BYTES`` (a ``schema`` error, like
+    the decoder's own limits), decided by the caller before decoding."""
+    return Rejection("schema", (f"$: message is {size} bytes, over the limit of "
+                                f"{MAX_MESSAGE_BYTES} bytes",))
 
 
 def parse_settlement(raw: bytes | str) -> tuple[Settlement, dict] | Rejection:

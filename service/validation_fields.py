@@ -44,6 +44,11 @@ MAX_LEVEL = 3
 
 MISSING: Any = object()
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Instants outside [1970, 2100) UTC are refused: at the edges of year 1..9999 the local
+# date of a region overflows ``datetime`` (the worker's intake crashed on them), and no
+# settlement is that old or that far ahead.
+MIN_INSTANT = _EPOCH
+MAX_INSTANT = datetime(2100, 1, 1, tzinfo=UTC)  # exclusive
 _MS = timedelta(milliseconds=1)
 _RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})\Z"
@@ -195,6 +200,10 @@ def timestamp_field(errors: Errors, path: str, value: Any) -> tuple[datetime, in
             at = datetime.fromisoformat(value.upper())
         except ValueError:
             errors.add(path, f"not a valid date-time, got {show(value)}")
+            return None
+        if not MIN_INSTANT <= at < MAX_INSTANT:
+            errors.add(path, "must be from 1970-01-01T00:00:00Z to before "
+                             f"2100-01-01T00:00:00Z, got {show(value)}")
             return None
         return at, (at - _EPOCH) // _MS
     if isinstance(value, str):

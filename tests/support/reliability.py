@@ -1,0 +1,87 @@
+"""Helpers of the reliability tests: a worker's resident memory sampled in the background
+(Linux ``/proc/PID/status``), its readiness and its metrics over HTTP."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+
+def rss_mb(pid: int) -> float | None:
+    """VmRSS of ``pid`` in MiB, or None when the process is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (FileNotFoundError, ProcessLookupError, ValueError):
+        return None
+    return None
+
+
+class RssSampler:
+    """Samples a process's RSS every ``interval_s`` seconds until stopped.
+
+    ``samples`` holds ``(monotonic time, MiB)``; ``peak`` is their maximum.
+    """
+
+    def __init__(self, pid: int, interval_s: float = 0.1) -> None:
+        self.pid, self.interval_s = pid, interval_s
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"rss-{pid}")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            mb = rss_mb(self.pid)
+            if mb is not None:
+                self.samples.append((time.monotonic(), mb))
+            self._stop.wait(self.interval_s)
+
+    def start(self) -> "RssSampler":
+        self._thread.start()
+        return self
+
+    def stop(self) -> "RssSampler":
+        self._stop.set()
+        self._thread.join(timeout=5)
+        return self
+
+    @property
+    def peak(self) -> float:
+        return max((mb for _, mb in self.samples), default=0.0)
+
+    def summary(self) -> str:
+        if not self.samples:
+            return "no RSS samples"
+        first, last = self.samples[0][1], self.samples[-1][1]
+        return (f"RSS first {first:.0f} MiB, peak {self.peak:.0f} MiB, last {last:.0f} MiB "
+                f"over {len(self.samples)} samples")
+
+
+def wait_ready(port: int, timeout_s: float = 60.0) -> None:
+    """Until the worker's ``/readyz`` answers 200 (rules loaded, partitions assigned)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"worker on port {port} not ready within {timeout_s}s")
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        return resp.read().decode()
+
+
+def metric(port: int, name: str) -> float:
+    """The value of an unlabelled sample ``name`` on the worker's ``/metrics`` (0 if absent)."""
+    match = re.search(rf"^{re.escape(name)} ([0-9.e+]+)$", scrape(port), re.M)
+    return float(match.group(1)) if match else 0.0

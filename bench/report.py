@@ -8,7 +8,7 @@ HEADLINE_KEYS = (
     "throughput_per_s", "decided_per_s", "drained_per_s",
     "latency_rate_per_s", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
     "check_p50_ms", "check_p99_ms", "worker_rss_mb", "worker_peak_rss_mb",
-    "bytes_per_entity_month", "bytes_per_patient", "baseline_per_s", "ratio_to_baseline",
+    "bytes_per_entity_month", "bytes_per_patient", "bytes_per_trace_code", "baseline_per_s", "ratio_to_baseline",
     "two_workers_per_s", "two_vs_one",
 )
 
@@ -41,6 +41,7 @@ def headline(pipe: dict, base: dict, two: dict | None) -> dict[str, Any]:
         "worker_peak_rss_mb": mem["peak_rss_mb"],
         "bytes_per_entity_month": _mean_bytes(pipe["state"], "entity-months-v1"),
         "bytes_per_patient": _mean_bytes(pipe["state"], "patient-history-v1"),
+        "bytes_per_trace_code": _mean_bytes(pipe["state"], "trace-codes-v1"),
         "baseline_per_s": base["per_s"],
         "ratio_to_baseline": _ratio(tp["sustained_per_s"], base["per_s"]),
         "two_workers_per_s": two["sustained_per_s"] if two else None,
@@ -91,8 +92,9 @@ def markdown(results: dict) -> str:
         ("Worker RSS (now / peak)",
          f"{_fmt(h['worker_rss_mb'])} / {_fmt(h['worker_peak_rss_mb'])} MiB",
          f"after {_fmt(tp['settlements'] + lat['sent'])} settlements, memory:// store"),
-        ("State per entity-month / per patient",
-         f"{_fmt(h['bytes_per_entity_month'])} / {_fmt(h['bytes_per_patient'])} bytes",
+        ("State per entity-month / per patient / per trace code",
+         f"{_fmt(h['bytes_per_entity_month'])} / {_fmt(h['bytes_per_patient'])} / "
+         f"{_fmt(h.get('bytes_per_trace_code'))} bytes",
          "latest changelog record per key (key + value)"),
         ("Per settlement: changelog writes / internal messages",
          f"{_fmt(per['changelog_writes'])} / {_fmt(per['internal_messages'])}",

@@ -28,6 +28,7 @@ class Metrics:
     alerts: Counter
     late_events: Counter
     tracked_entities: Gauge
+    table_keys: Gauge
     decision_latency_seconds: Histogram
     check_seconds: Histogram
     rules_reloads: Counter
@@ -53,6 +54,9 @@ def create(registry: CollectorRegistry) -> Metrics:
             registry=registry),
         rules_version=Gauge("fund_sentinel_rules_version_info", "Rule-set version in use",
                             ["version"], registry=registry),
+        table_keys=Gauge("fund_sentinel_table_keys",
+                         "Keys held in each state table on this worker (active and standby)",
+                         ["table"], registry=registry),
         tracked_entities=Gauge("fund_sentinel_tracked_entities",
                                "Entities with monthly statistics on this worker, by kind",
                                ["kind"], registry=registry),

@@ -46,6 +46,12 @@ def build(settings: Settings, registry: CollectorRegistry | None = None
         rt.ready["partitions_assigned"] = True
 
     watch_broker(app, rt)
+
+    @app.timer(interval=15.0)
+    async def state_sizes() -> None:
+        for table in app.tables.values():
+            rt.metrics.table_keys.labels(table=table.name).set(len(table))
+
     return app, rt
 
 

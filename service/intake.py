@@ -76,8 +76,8 @@ def register(app: faust.App, rt: Runtime, updates: faust.TopicT, claims: faust.T
                 continue
             s, _doc = parsed
             sid = s.settlement_id
-            tz = rt.ruleset.tz_for(s.region)
             try:  # pure derivations first: a failure here is this message's, not the worker's
+                tz = rt.ruleset.tz_for(s.region)
                 entity_wire = [(u.group.key.encode(), update_to_wire(u))
                                for u in entity_updates(s, rt.ruleset.peer, tz)]
                 fund_wire = fund_updates_to_wire(fund_updates(s, tz)) if fund is not None else []

@@ -25,7 +25,7 @@ import orjson
 # real ones may be resident id numbers (18 characters: 17 digits + digit or X).
 DEFAULT_PATIENT_ID_PATTERNS: tuple[str, ...] = (
     r"\bp-[0-9a-fA-F]{8,}\b",
-    r"(?<![0-9.])[0-9]{17}[0-9Xx](?![0-9A-Za-z.])",  # not the digits of a float
+    r"(?<![0-9.])[0-9]{17}[0-9Xx](?![0-9A-Za-z]|\.[0-9])",  # not the digits of a float
 )
 REDACTED = "<patient-id>"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

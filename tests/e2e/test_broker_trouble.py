@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -30,15 +28,8 @@ import pytest
 
 from service.broker import BrokerError, EmbeddedBroker, free_port, wait_for_port
 from service.feed import replay
-from support.reliability import metric, wait_ready
-from support.cluster import (
-    REPO,
-    WorkerProcess,
-    create_all_topics,
-    env_for,
-    read_outputs,
-    unique_settings,
-)
+from support.cluster import WorkerProcess, create_all_topics, read_outputs, unique_settings
+from support.reliability import metric, spawn_worker, wait_ready
 
 pytestmark = pytest.mark.broker
 
@@ -62,16 +53,6 @@ def start_broker(port: int, log: Path) -> EmbeddedBroker:
         return EmbeddedBroker(port).start(log_file=log)
     except BrokerError as exc:
         pytest.fail(f"embedded broker could not start: {exc}")
-
-
-def spawn_worker(worker: WorkerProcess) -> None:
-    """Start the worker process without waiting for its web port (it has none yet)."""
-    worker.data_dir.mkdir(parents=True, exist_ok=True)
-    worker.log_path = worker.data_dir / f"worker-{worker.web_port}.log"
-    worker.proc = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "worker"], cwd=REPO,
-        env=env_for(worker.settings, worker.data_dir, worker.web_port),
-        stdout=open(worker.log_path, "ab"), stderr=subprocess.STDOUT)
 
 
 def wait_for_log(worker: WorkerProcess, text: str, timeout_s: float) -> bool:

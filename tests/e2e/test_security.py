@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import http.client
 import re
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import orjson
 import pytest
@@ -28,15 +25,8 @@ from service.broker import free_port, wait_for_port
 from service.feed import replay
 from service.logging_setup import REDACTED
 from service.rules_io import DEFAULT_RULES_PATH
-from support.cluster import (
-    REPO,
-    WorkerProcess,
-    create_all_topics,
-    env_for,
-    read_outputs,
-    unique_settings,
-)
-from support.reliability import scrape, wait_ready
+from support.cluster import WorkerProcess, create_all_topics, read_outputs, unique_settings
+from support.reliability import scrape, spawn_worker, wait_ready
 
 pytestmark = pytest.mark.broker
 
@@ -44,17 +34,6 @@ TOKEN = "test-token-6f1d0b9e"
 MAX_BODY = 1_048_576  # Settings.max_body_bytes default
 SERIES = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? ", re.M)
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-
-
-def start(worker: WorkerProcess, extra_env: dict[str, str]) -> WorkerProcess:
-    worker.data_dir.mkdir(parents=True, exist_ok=True)
-    worker.log_path = worker.data_dir / f"worker-{worker.web_port}.log"
-    env = env_for(worker.settings, worker.data_dir, worker.web_port)
-    env.update(extra_env)
-    worker.proc = subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], cwd=REPO,
-                                   env=env, stdout=open(worker.log_path, "ab"),
-                                   stderr=subprocess.STDOUT)
-    return worker
 
 
 def request(port: int, method: str, path: str, body: bytes | None = None,
@@ -142,8 +121,8 @@ def workers(embedded_broker, tmp_path_factory):
         for name, env in specs.items():
             settings = unique_settings(embedded_broker.url)
             create_all_topics(settings)
-            started[name] = start(WorkerProcess(settings, base / name, web_port=free_port()),
-                                  env)
+            started[name] = spawn_worker(WorkerProcess(settings, base / name,
+                                                       web_port=free_port()), env)
         for w in started.values():
             assert wait_for_port(w.web_port, 60), w.log_tail()
         yield started

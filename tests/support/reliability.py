@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import threading
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
+
+from support.cluster import REPO, WorkerProcess, env_for
 
 
 def rss_mb(pid: int) -> float | None:
@@ -85,3 +88,17 @@ def metric(port: int, name: str) -> float:
     """The value of an unlabelled sample ``name`` on the worker's ``/metrics`` (0 if absent)."""
     match = re.search(rf"^{re.escape(name)} ([0-9.e+]+)$", scrape(port), re.M)
     return float(match.group(1)) if match else 0.0
+
+
+def spawn_worker(worker: WorkerProcess, extra_env: dict[str, str] | None = None
+                 ) -> WorkerProcess:
+    """Start ``worker``'s process with extra environment variables, without waiting for its
+    web port (``WorkerProcess.start`` waits, and takes no extra environment)."""
+    worker.data_dir.mkdir(parents=True, exist_ok=True)
+    worker.log_path = worker.data_dir / f"worker-{worker.web_port}.log"
+    env = env_for(worker.settings, worker.data_dir, worker.web_port)
+    env.update(extra_env or {})
+    worker.proc = subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], cwd=REPO,
+                                   env=env, stdout=open(worker.log_path, "ab"),
+                                   stderr=subprocess.STDOUT)
+    return worker

@@ -161,3 +161,13 @@ def test_float_digits_are_not_mistaken_for_resident_ids():
                                 ("0.253469705581665043", "110101199003071234"), None)
     RedactPatientIds().filter(record)
     assert record.getMessage() == "flush took 0.253469705581665043; card <patient-id>"
+
+
+def test_an_id_at_the_end_of_a_sentence_is_still_masked():
+    import logging as _logging
+
+    from service.logging_setup import RedactPatientIds
+
+    record = _logging.LogRecord("x", 20, "", 0, "patient 110105194912310021.", (), None)
+    RedactPatientIds().filter(record)
+    assert record.getMessage() == "patient <patient-id>."

@@ -17,6 +17,7 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
+from service.claims_state import TRACE_TABLE
 from service.settings import Settings
 
 from common import settlement_id
@@ -250,6 +251,9 @@ def app_census(settings: Settings, idle_s: float = 3.0, timeout_s: float = 180.0
             "mean_key_bytes": round(kb / len(live), 1) if live else None,
             "mean_value_bytes": round(vb / len(live), 1) if live else None,
             "live_bytes": kb + vb}
+        if topic.endswith(f"-{TRACE_TABLE}-changelog"):  # batch records: count the claims
+            claims = sum(len(orjson.loads(v)) for v in live.values())
+            tables[topic[len(prefix):-len("-changelog")]]["claims"] = claims
     internal = {t[len(prefix):]: {"records": written[t], "by_kind": dict(sorted(k.items()))}
                 for t, k in kinds.items()}
     return {"tables": tables, "topics": internal,
@@ -257,6 +261,8 @@ def app_census(settings: Settings, idle_s: float = 3.0, timeout_s: float = 180.0
 
 
 def _kind(value: bytes | None) -> str:
+    if value and value.startswith(b"["):
+        return "batch"  # one message per target partition per batch (service.batching)
     if not value or not value.startswith(b'{"k":'):
         return "-"
     try:

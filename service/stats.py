@@ -3,7 +3,8 @@
 Input ``entity-updates-v1`` is keyed by peer-group key, so one partition holds a group's
 members and can pool them locally (SPEC §4 "peer aggregates across partitions"). Messages:
 ``{"k": "u", "p": origin partition, "o": origin offset, "w": origin event time reached,
-"u": update}`` and ticks ``{"k": "t", "p": origin, "w": ms}`` (see detectors.watermarks).
+"u": update}`` and ticks ``{"k": "t", "p": origin, "w": ms}`` (see detectors.watermarks),
+travelling as JSON arrays, one message per partition per intake batch (service.batching).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from detectors.day_close import close_day, row_key
 from detectors.entities import EntityRef, EntityUpdate, PeerGroupKey
 from detectors.entity_row import EntityRow, apply_update, new_row
 
-from .app import json_table
+from .batching import batched_json_table, consume_batches
 from .runtime import Runtime
 from .stats_memory import StatsMemory
 
@@ -47,7 +48,7 @@ def register(app: faust.App, rt: Runtime) -> faust.TopicT:
     updates = app.topic(f"{rt.settings.app_id}-{UPDATES_TOPIC}",
                         partitions=rt.settings.partitions, internal=True)
     alerts = app.topic(rt.settings.topics.alerts, partitions=rt.settings.partitions)
-    rows = json_table(app, ROWS_TABLE, rt.settings.partitions)
+    rows = batched_json_table(app, ROWS_TABLE, rt.settings.partitions)
     mem = StatsMemory(origins=rt.settings.partitions)
     rt.stats_rows, rt.stats_memory = rows, mem  # read by the entity API
     m = rt.metrics
@@ -96,29 +97,28 @@ def register(app: faust.App, rt: Runtime) -> faust.TopicT:
             if row is not dirty[key]:
                 rows[key] = row.to_dict()
 
+    async def apply(q: int, msg: dict[str, Any]) -> None:
+        idx = mem.partitions[q]
+        if msg["k"] == "u":
+            update = update_from_wire(msg["u"])
+            key = update.entity_month_key
+            row = load(key)
+            if row is None:
+                row = new_row(update, q)
+                mem.note_entity(key, row)
+            tz = rt.ruleset.tz_for(update.entity.region)
+            row, bucket = apply_update(row, update, msg["p"], msg["o"], tz,
+                                       rt.ruleset.peer.sample_settlements)
+            if bucket is not None:
+                rows[key] = row.to_dict()
+                idx.add_pending(bucket.end_ms, key)
+        idx.watermarks = idx.watermarks.advance(msg["p"], msg["w"])
+        for end_ms in idx.closable():
+            await close(q, end_ms)
+
     @app.agent(updates, name="entity-stats")
     async def entity_stats(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            q = event.message.partition
-            msg = orjson.loads(event.value)
-            await ensure_indexed(q)
-            idx = mem.partitions[q]
-            if msg["k"] == "u":
-                update = update_from_wire(msg["u"])
-                key = update.entity_month_key
-                row = load(key)
-                if row is None:
-                    row = new_row(update, q)
-                    mem.note_entity(key, row)
-                tz = rt.ruleset.tz_for(update.entity.region)
-                row, bucket = apply_update(row, update, msg["p"], msg["o"], tz,
-                                           rt.ruleset.peer.sample_settlements)
-                if bucket is not None:
-                    rows[key] = row.to_dict()
-                    idx.add_pending(bucket.end_ms, key)
-            idx.watermarks = idx.watermarks.advance(msg["p"], msg["w"])
-            for end_ms in idx.closable():
-                await close(q, end_ms)
+        await consume_batches(stream, rows, ensure_indexed, apply)
 
     @app.timer(interval=10.0)
     async def count_entities() -> None:

@@ -30,13 +30,14 @@ from typing import Any
 
 import orjson
 
+from service.claim_log import claims_from_records
 from service.feed import key_of
 from service.settings import Settings
 from service.validation import Rejection, parse_settlement
 from support.cluster import WorkerProcess, create_all_topics, unique_settings
 
 # The tables whose changelogs are compared between runs (name without app id / suffix).
-TABLES = ("entity-months-v1", "fund-months-v1", "patient-history-v1", "trace-codes-v1",
+TABLES = ("entity-months-v1", "fund-months-v1", "patient-history-v1", "trace-code-batches-v1",
           "settlement-ids-v1")
 PARTITIONS = 4
 KAFKA_TIMEOUTS = dict(session_timeout_ms=6000, heartbeat_interval_ms=2000)
@@ -255,6 +256,8 @@ def read_changelogs(settings: Settings, tables: tuple[str, ...] = TABLES) -> dic
                 table[key] = orjson.loads(m.value)
 
     _read_all(settings, list(topics), apply)
+    if "trace-code-batches-v1" in state:  # compare claims (code → claim), not batch records
+        state["trace-code-batches-v1"] = claims_from_records(state["trace-code-batches-v1"])
     return state
 
 
@@ -612,6 +615,7 @@ def replay_claims(settings: Settings) -> ClaimsReplay:
     from prometheus_client import CollectorRegistry
 
     from service import metrics
+    from service.batching import items_of
     from service.claims_stage import ClaimsStage
     from service.claims_state import PATIENT_TOPIC, TRACE_TOPIC
     from service.rules_io import DEFAULT_RULES_PATH, load_ruleset_file
@@ -619,7 +623,10 @@ def replay_claims(settings: Settings) -> ClaimsReplay:
 
     by_patient = f"{settings.app_id}-{PATIENT_TOPIC}"
     by_trace = f"{settings.app_id}-{TRACE_TOPIC}"
-    topics = read_partitions(settings, [by_patient, by_trace])
+    # Internal messages are batches (JSON arrays): replay their items one by one, in order.
+    topics = {t: {q: [orjson.dumps(item) for v in values for item in items_of(v)]
+                  for q, values in parts.items()}
+              for t, parts in read_partitions(settings, [by_patient, by_trace]).items()}
     rt = Runtime(settings=settings, metrics=metrics.create(CollectorRegistry()),
                  ruleset=load_ruleset_file(settings.rules_file or DEFAULT_RULES_PATH))
     out = _Capture()
@@ -733,7 +740,7 @@ def check(feed: Feed, clean: RunResult, run: RunResult, replay: ClaimsReplay,
         for p in diff_state(clean.state[table], run.state[table]):
             problems.append(f"[{label}] {table}: {p}")
     for table, expected in (("patient-history-v1", replay.histories),
-                            ("trace-codes-v1", replay.traces)):
+                            ("trace-code-batches-v1", replay.traces)):
         if set(run.state[table]) != set(clean.state[table]):
             problems.append(f"[{label}] {table}: keys differ from the clean run")
         for p in diff_state(expected, run.state[table]):

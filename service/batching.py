@@ -15,12 +15,19 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+import asyncio
+import logging
+
 import faust
 import orjson
+from faust.types.enums import ProcessingGuarantee
 
-# Internal messages stay well below the broker's default 1 MiB message limit.
-MAX_ENVELOPE_BYTES = 512 * 1024
-BATCH_MAX = 1000
+log = logging.getLogger(__name__)
+
+# Internal messages stay well below the broker's default 1 MiB message limit. A batch holds
+# its events until it is done: BATCH_MAX × the largest message bounds what it pins.
+MAX_ENVELOPE_BYTES = 256 * 1024
+BATCH_MAX = 256
 BATCH_WITHIN_S = 0.01
 
 
@@ -60,12 +67,17 @@ class BatchedTable(faust.Table):
         else:
             self._dirty[key] = partition
 
-    def flush_changelog(self) -> int:
+    async def flush_changelog(self) -> int:
         """Send the latest value (or a tombstone) of every key written since the last flush."""
         dirty, self._dirty = self._dirty, {}
+        direct = Direct.of(self.app)
+        topic = self.changelog_topic.get_topic_name()
         for key, partition in dirty.items():
             value = self.data.get(key)
-            if value is None:
+            if direct is not None:
+                await direct.send(topic, orjson.dumps(key),
+                                  None if value is None else orjson.dumps(value), partition)
+            elif value is None:
                 self.send_changelog(partition, key, None, value_serializer="raw")
             else:
                 self.send_changelog(partition, key, value)
@@ -99,10 +111,55 @@ class Outbox:
         parts, self._parts = self._parts, {}
         sent = 0
         for (topic, partition), items in parts.items():
+            direct = Direct.of(topic.app)
             for envelope in envelopes(items, self.max_bytes):
-                await topic.send(value=envelope, partition=partition)
+                if direct is not None:
+                    await direct.send(topic.get_topic_name(), None, envelope, partition)
+                else:
+                    await topic.send(value=envelope, partition=partition)
                 sent += 1
         return sent
+
+
+class Direct:
+    """Produce straight through the running aiokafka producer, past Faust's per-message
+    channel, future and sensor layers (~half of a send's CPU here).
+
+    Only under at-least-once: exactly-once sends must go through Faust's transactional
+    producers. Faust flushes the producer before every offset commit, so these records
+    are out before their input is committed; a record that finally fails crashes the
+    worker (as a failed Faust send does) instead of being lost silently.
+    """
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+        self.producer = app.producer
+
+    @classmethod
+    def of(cls, app: faust.App) -> Direct | None:
+        if app.conf.processing_guarantee != ProcessingGuarantee.AT_LEAST_ONCE:
+            return None
+        producer = app.producer
+        if getattr(producer, "_producer", None) is None:  # not started (test_context)
+            return None
+        cached = getattr(app, "_fund_sentinel_direct", None)
+        if cached is None:
+            cached = cls(app)
+            app._fund_sentinel_direct = cached  # type: ignore[attr-defined]
+        return cached  # type: ignore[no-any-return]
+
+    async def send(self, topic: str, key: bytes | None, value: bytes | None,
+                   partition: int | None) -> None:
+        fut = await self.producer.send(topic, key, value, partition, None, None)
+        fut.add_done_callback(self._delivered)  # type: ignore[attr-defined]
+
+    def _delivered(self, fut: asyncio.Future) -> None:
+        if fut.cancelled() or fut.exception() is None:
+            return
+        exc = fut.exception()
+        log.error("a record could not be produced (%s): stopping the worker so that its "
+                  "input is re-delivered", type(exc).__name__)
+        asyncio.ensure_future(self.app.crash(exc))  # type: ignore[arg-type]
 
 
 def envelopes(items: list[bytes], max_bytes: int) -> Iterator[bytes]:
@@ -141,4 +198,4 @@ async def consume_batches(stream: faust.StreamT, table: BatchedTable,
             for item in items_of(event.value):
                 await apply(q, item)
         table.write_partition = None
-        table.flush_changelog()
+        await table.flush_changelog()

@@ -33,7 +33,14 @@ from faust.exceptions import ProducerSendError
 from detectors.claims import Hit, PatientHistory, TraceCodeState, trace_expired
 from detectors.domain import Settlement
 
-from .batching import BATCH_MAX, BATCH_WITHIN_S, Outbox, batched_json_table, items_of
+from .batching import (
+    BATCH_MAX,
+    BATCH_WITHIN_S,
+    Direct,
+    Outbox,
+    batched_json_table,
+    items_of,
+)
 from .claim_alerts import claim_alert
 from .claim_log import ClaimLog, record_partition
 from .claims_state import (
@@ -63,12 +70,22 @@ class Outputs(Protocol):
     async def alert(self, key: bytes, value: bytes) -> None: ...
 
 
-@functools.lru_cache(maxsize=4096)
 def _parsed(raw: str) -> Settlement | Rejection:
     """A settlement visits the patient hop and up to one hop per partition, mostly within
-    one batch of one worker: parse its text once (settlements are immutable values)."""
+    a few batches of one worker: parse its text once (settlements are immutable values).
+    Only typical sizes are cached, so the cache holds at most ~2,048 × 8 KB of text."""
+    if len(raw) <= _CACHED_TEXT_MAX:
+        return _parsed_cached(raw)
+    return _parse(raw)
+
+
+def _parse(raw: str) -> Settlement | Rejection:
     parsed = parse_settlement(raw)
     return parsed if isinstance(parsed, Rejection) else parsed[0]
+
+
+_CACHED_TEXT_MAX = 8 * 1024
+_parsed_cached = functools.lru_cache(maxsize=2048)(_parse)
 
 
 def _pop(table: Table, partition: int, key: str) -> None:
@@ -213,7 +230,11 @@ class _FaustOutputs:
         self.outbox.add(self.by_trace, partition, value)
 
     async def decision(self, key: bytes, value: bytes) -> None:
-        await self.decisions.send(key=key, value=value)
+        direct = Direct.of(self.decisions.app)
+        if direct is None:
+            await self.decisions.send(key=key, value=value)
+        else:  # a record per settlement: the hottest public send
+            await direct.send(self.decisions.get_topic_name(), key, value, None)
 
     async def alert(self, key: bytes, value: bytes) -> None:
         await self.alerts.send(key=key, value=value)
@@ -267,9 +288,9 @@ def register(app: faust.App, rt: Runtime) -> ClaimsStage:
                           type(exc).__name__, event.message.topic, q, event.message.offset)
 
     async def end_of_batch() -> None:
-        histories.flush_changelog()
+        await histories.flush_changelog()
         traces.flush()
-        trace_records.flush_changelog()
+        await trace_records.flush_changelog()
         await out.outbox.flush()
 
     @app.agent(by_patient, name="claims-by-patient")
@@ -292,7 +313,7 @@ def register(app: faust.App, rt: Runtime) -> ClaimsStage:
         active = {tp.partition for tp in app.assignor.assigned_actives()
                   if tp.topic == changelog}
         counts = stage.prune(active)
-        trace_records.flush_changelog()  # tombstones of records with no live claim left
+        await trace_records.flush_changelog()  # tombstones of records with no live claim left
         if any(counts.values()):
             log.info("claim state pruned: %s", counts)
 

@@ -72,7 +72,7 @@ def register(app: faust.App, rt: Runtime, updates: faust.TopicT, claims: faust.T
             for event in events:
                 await one(event)
             seen_ids.write_partition = None
-            seen_ids.flush_changelog()
+            await seen_ids.flush_changelog()
             await outbox.flush()
 
     async def one(event: faust.EventT) -> None:

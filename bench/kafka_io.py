@@ -233,8 +233,8 @@ def app_census(settings: Settings, idle_s: float = 3.0, timeout_s: float = 180.0
                         else:
                             latest[tp.topic][m.key] = m.value
                     else:
-                        kind = _kind(m.value)
-                        kinds[tp.topic][kind] = kinds[tp.topic].get(kind, 0) + 1
+                        for kind in _kinds(m.value):
+                            kinds[tp.topic][kind] = kinds[tp.topic].get(kind, 0) + 1
             if all(consumer.position(tp) >= ends[tp] for tp in tps):
                 idle_s = 1.0  # at the reported ends: read on briefly, they may be short
         short: dict[str, int] = defaultdict(int)
@@ -260,12 +260,18 @@ def app_census(settings: Settings, idle_s: float = 3.0, timeout_s: float = 180.0
             "end_offset_short_by": {t: n for t, n in short.items() if n}}
 
 
-def _kind(value: bytes | None) -> str:
+def _kinds(value: bytes | None) -> list[str]:
+    """Kinds of a message's items: a batch (JSON array, service.batching) counts as
+    ``batch`` plus each item's kind (``u`` update, ``t`` tick, ``-`` other)."""
     if value and value.startswith(b"["):
-        return "batch"  # one message per target partition per batch (service.batching)
+        try:
+            items = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return ["batch"]
+        return ["batch"] + [str(i.get("k", "-")) if isinstance(i, dict) else "-" for i in items]
     if not value or not value.startswith(b'{"k":'):
-        return "-"
+        return ["-"]
     try:
-        return str(orjson.loads(value).get("k", "-"))
+        return [str(orjson.loads(value).get("k", "-"))]
     except orjson.JSONDecodeError:
-        return "-"
+        return ["-"]

@@ -105,10 +105,12 @@ def markdown(results: dict) -> str:
         ("State per entity-month / per patient / per trace code",
          f"{_fmt(h['bytes_per_entity_month'])} / {_fmt(h['bytes_per_patient'])} / "
          f"{_fmt(h.get('bytes_per_trace_code'))} bytes",
-         "latest changelog record per key (key + value)"),
+         "latest changelog record per key (key + value); trace claims: batch records / "
+         "claims held"),
         ("Per settlement: changelog writes / internal messages",
          f"{_fmt(per['changelog_writes'])} / {_fmt(per['internal_messages'])}",
-         f"of which event-time ticks {_fmt(per['internal_ticks'])}"),
+         f"messages are batches (one per partition per batch); event-time tick items "
+         f"{_fmt(per['internal_ticks'])} per settlement"),
         ("CPU per settlement, worker / broker",
          f"{_fmt(cpu_full.get('worker'))} / {_fmt(cpu_full.get('broker'))} ms",
          f"during the throughput run; at ~50 % load {_fmt(cpu_ms.get('worker'))} / "

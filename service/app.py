@@ -38,9 +38,9 @@ def faust_config(settings: Settings) -> dict[str, Any]:
         autodiscover=False,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
-        # Batched agents ack a batch only when done: the stream queue must not hold another
-        # ~2k events on top (memory followed the backlog, tests/e2e/test_backpressure.py).
-        stream_buffer_maxsize=256,
+        # Batched agents hold a batch until it is done: the stream queue must not hold
+        # another ~2k events on top (memory followed the backlog: test_backpressure.py).
+        stream_buffer_maxsize=128,
         logging_config=None,
     )
     if settings.embedded:

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 # Internal messages stay well below the broker's default 1 MiB message limit. A batch holds
 # its events until it is done: BATCH_MAX × the largest message bounds what it pins.
 MAX_ENVELOPE_BYTES = 256 * 1024
-BATCH_MAX = 256
+BATCH_MAX = 128
 BATCH_WITHIN_S = 0.01
 
 

@@ -139,7 +139,14 @@ def register(app: faust.App, rt: Runtime, updates: faust.TopicT, claims: faust.T
         except Exception as exc:  # consumer not started or rebalancing: try next second
             log.debug("idle check skipped: %s", exc)
             return
+        # Faust's next offset to read per partition, as committed (processed and flushed).
+        committed = getattr(app.consumer, "_committed_offset", {})
         for tp in sorted(assigned, key=lambda t: t.partition):
-            if clocks.idle(tp.partition, highwaters[tp], rt.settings.idle_after_s):
+            if clocks.idle(tp.partition, highwaters[tp], rt.settings.idle_after_s,
+                           committed.get(tp)):
                 tick(tp.partition, clocks.mark_idle(tp.partition))
         await outbox.flush()
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: object, assigned: set, **kwargs: object) -> None:
+        clocks.rebalanced()

@@ -34,10 +34,10 @@ pytestmark = pytest.mark.broker
 N_BEFORE = 2000  # in the topic before the worker starts
 N_WHILE = 2000  # replayed at full speed while it runs
 PAD_BYTES = 128 * 1024
-# Measured with batched agents (256 events per batch, stream_buffer_maxsize=256): peaks of
-# +193 MiB with a 175 MiB backlog and +209 MiB with a 500 MiB one (bounded: it does not
-# follow the backlog); before stream_buffer_maxsize was lowered from 2048 the growth
-# followed the backlog (+340-610 MiB for 500 MiB). The backlog here is ~500 MiB.
+# Measured with batched agents: with 256 events per batch and stream_buffer_maxsize=256,
+# peaks of +193 MiB for a 175 MiB backlog and +209..275 MiB for a 500 MiB one (bounded:
+# it no longer follows the backlog; with the default 2048-event stream buffer it did,
+# +340..610 MiB for 500 MiB). Now 128 and 128. The backlog here is ~500 MiB.
 RSS_GROWTH_LIMIT_MB = 260
 WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536"}
 

@@ -1,10 +1,10 @@
 """kafka-python clients of the benchmark: producers, the decision collector, group lag,
 changelog sizes.
 
-Offsets: the worker's own topics (internal topics, changelogs) are written one record per
-batch (embedded profile, ``producer_max_batch_size=1``), so ListOffsets(latest) is right
-for them; for ``settlements``, written here in multi-record batches (BROKER.md gap 2), the
-end offsets come from the producer's own acknowledgements instead.
+Offsets: under load the worker's producer puts several records in one batch, so Tansu's
+ListOffsets(latest) can be short for the worker's own topics (BROKER.md gap 2): readers
+read on past the reported ends until idle and report by how much they were short; for
+``settlements``, written here, the end offsets come from the producer's acknowledgements.
 """
 
 from __future__ import annotations

@@ -187,9 +187,11 @@ def items_of(value: bytes | None) -> list[Any]:
 
 async def consume_batches(stream: faust.StreamT, table: BatchedTable,
                           prepare: Callable[[int], Awaitable[None]],
-                          apply: Callable[[int, Any], Awaitable[None]]) -> None:
+                          apply: Callable[[int, Any], Awaitable[None]],
+                          before_flush: Callable[[], None] | None = None) -> None:
     """The loop of an agent that is its table's only writer: per event, ``prepare`` its
-    partition and ``apply`` each item; one changelog record per key written per batch."""
+    partition and ``apply`` each item; ``before_flush`` (writes kept back during the
+    batch); one changelog record per key written per batch."""
     async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
         for event in events:
             q = event.message.partition
@@ -197,5 +199,7 @@ async def consume_batches(stream: faust.StreamT, table: BatchedTable,
             await prepare(q)
             for item in items_of(event.value):
                 await apply(q, item)
+        if before_flush is not None:
+            before_flush()
         table.write_partition = None
         await table.flush_changelog()

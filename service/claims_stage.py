@@ -73,7 +73,7 @@ class Outputs(Protocol):
 def _parsed(raw: str) -> Settlement | Rejection:
     """A settlement visits the patient hop and up to one hop per partition, mostly within
     a few batches of one worker: parse its text once (settlements are immutable values).
-    Only typical sizes are cached, so the cache holds at most ~2,048 × 8 KB of text."""
+    Only typical sizes are cached, so the cache holds at most 8,192 × 8 KB of text."""
     if len(raw) <= _CACHED_TEXT_MAX:
         return _parsed_cached(raw)
     return _parse(raw)
@@ -85,7 +85,7 @@ def _parse(raw: str) -> Settlement | Rejection:
 
 
 _CACHED_TEXT_MAX = 8 * 1024
-_parsed_cached = functools.lru_cache(maxsize=2048)(_parse)
+_parsed_cached = functools.lru_cache(maxsize=8192)(_parse)
 
 
 def _pop(table: Table, partition: int, key: str) -> None:

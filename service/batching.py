@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 # its events until it is done: BATCH_MAX × the largest message bounds what it pins.
 MAX_ENVELOPE_BYTES = 256 * 1024
 BATCH_MAX = 128
-BATCH_WITHIN_S = 0.01
+# Measured at 300 settlements/s: p50/p99 settlement->decision 271/648 ms with 30 ms,
+# 357/900 ms with 10 ms (bigger batches cost less CPU each); throughput ~5 % lower.
+BATCH_WITHIN_S = 0.03
 
 
 class BatchedTable(faust.Table):

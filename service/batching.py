@@ -49,6 +49,7 @@ class BatchedTable(faust.Table):
         self.partition_of = partition_of
         self.write_partition: int | None = None
         self._dirty: dict[Any, int] = {}
+        self._flushing = asyncio.Lock()
 
     def _partition(self, key: Any) -> int | None:
         if self.partition_of is not None:
@@ -70,7 +71,16 @@ class BatchedTable(faust.Table):
             self._dirty[key] = partition
 
     async def flush_changelog(self) -> int:
-        """Send the latest value (or a tombstone) of every key written since the last flush."""
+        """Send the latest value (or a tombstone) of every key written since the last flush.
+
+        Serialised: when it returns, every write made before the call has been handed to
+        the producer, even one taken by another agent's flush still in progress (the
+        caller acknowledges its input next, and Faust commits only what the producer
+        holds)."""
+        async with self._flushing:
+            return await self._flush_changelog()
+
+    async def _flush_changelog(self) -> int:
         dirty, self._dirty = self._dirty, {}
         direct = Direct.of(self.app)
         topic = self.changelog_topic.get_topic_name()
@@ -101,6 +111,7 @@ class Outbox:
     def __init__(self, max_bytes: int = MAX_ENVELOPE_BYTES) -> None:
         self.max_bytes = max_bytes
         self._parts: dict[tuple[faust.TopicT, int], list[bytes]] = {}
+        self._flushing = asyncio.Lock()
 
     def add(self, topic: faust.TopicT, partition: int, item: bytes) -> None:
         self._parts.setdefault((topic, partition), []).append(item)
@@ -109,7 +120,15 @@ class Outbox:
         return sum(len(items) for items in self._parts.values())
 
     async def flush(self) -> int:
-        """Send everything gathered (in order per partition); returns the messages sent."""
+        """Send everything gathered (in order per partition); returns the messages sent.
+
+        Serialised like :meth:`BatchedTable.flush_changelog`: an outbox shared by two
+        agents (or an agent and a timer) must not let one acknowledge its input while
+        its items are still being sent by the other's flush."""
+        async with self._flushing:
+            return await self._flush()
+
+    async def _flush(self) -> int:
         parts, self._parts = self._parts, {}
         sent = 0
         for (topic, partition), items in parts.items():

@@ -57,6 +57,7 @@ def create_app(settings: Settings) -> faust.App:
     if settings.embedded:
         tansu_compat.shorten_fetch_wait(EMBEDDED_FETCH_MAX_WAIT_MS)
         tansu_compat.fetch_based_highwaters()
+        tansu_compat.never_skip_gaps()
     return faust.App(settings.app_id, **faust_config(settings))
 
 

@@ -28,16 +28,10 @@ import orjson
 import pytest
 
 from service.settings import Settings
-from service.validation import (
-    MAX_MESSAGE_BYTES,
-    REASONS,
-    Rejection,
-    oversized,
-    parse_settlement,
-)
+from service.validation import REASONS
 from support import hostile
 from support.cluster import WorkerProcess, create_all_topics, unique_settings
-from support.reliability import RssSampler, rss_mb, wait_ready
+from support.reliability import RssSampler, expected_fates, rss_mb, wait_ready
 
 pytestmark = pytest.mark.broker
 
@@ -58,15 +52,11 @@ def expected_outcomes(cases: list[hostile.Hostile]) -> tuple[set[str], Counter]:
     over ``MAX_MESSAGE_BYTES`` are refused before decoding)."""
     seen: set[str] = set()
     reasons: Counter = Counter()
-    for c in cases:
-        raw = c.value if c.value is not None else b""
-        parsed = oversized(len(raw)) if len(raw) > MAX_MESSAGE_BYTES else parse_settlement(raw)
-        if isinstance(parsed, Rejection):
-            reasons[parsed.reason] += 1
-        elif parsed[0].settlement_id in seen:
-            reasons["duplicate"] += 1
+    for fate in expected_fates(c.value if c.value is not None else b"" for c in cases):
+        if isinstance(fate, str):
+            reasons[fate] += 1
         else:
-            seen.add(parsed[0].settlement_id)
+            seen.add(fate.settlement_id)
     return seen, reasons
 
 

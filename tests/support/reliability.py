@@ -9,8 +9,11 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from detectors.domain import Settlement
+from service.validation import MAX_MESSAGE_BYTES, Rejection, oversized, parse_settlement
 from support.cluster import REPO, WorkerProcess, env_for
 
 
@@ -102,3 +105,19 @@ def spawn_worker(worker: WorkerProcess, extra_env: dict[str, str] | None = None
                                    env=env, stdout=open(worker.log_path, "ab"),
                                    stderr=subprocess.STDOUT)
     return worker
+
+
+def expected_fates(raws: Iterable[bytes]) -> Iterator[str | Settlement]:
+    """What the intake must make of each message, in order (SPEC §9): its DLQ reason
+    (``duplicate`` for an id seen earlier in the feed), or the valid settlement. Messages
+    over ``MAX_MESSAGE_BYTES`` are refused before decoding."""
+    seen: set[str] = set()
+    for raw in raws:
+        parsed = oversized(len(raw)) if len(raw) > MAX_MESSAGE_BYTES else parse_settlement(raw)
+        if isinstance(parsed, Rejection):
+            yield parsed.reason
+        elif parsed[0].settlement_id in seen:
+            yield "duplicate"
+        else:
+            seen.add(parsed[0].settlement_id)
+            yield parsed[0]

@@ -1,10 +1,10 @@
 """kafka-python clients of the benchmark: producers, the decision collector, group lag,
 changelog sizes.
 
-Offsets: the worker's own topics (internal topics, changelogs) are written one record per
-batch (embedded profile, ``producer_max_batch_size=1``), so ListOffsets(latest) is right
-for them; for ``settlements``, written here in multi-record batches (BROKER.md gap 2), the
-end offsets come from the producer's own acknowledgements instead.
+Offsets: under load the worker's producer puts several records in one batch, so Tansu's
+ListOffsets(latest) can be short for the worker's own topics (BROKER.md gap 2): readers
+read on past the reported ends until idle and report by how much they were short; for
+``settlements``, written here, the end offsets come from the producer's acknowledgements.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
+from service.claims_state import TRACE_TABLE
 from service.settings import Settings
 
 from common import settlement_id
@@ -232,8 +233,8 @@ def app_census(settings: Settings, idle_s: float = 3.0, timeout_s: float = 180.0
                         else:
                             latest[tp.topic][m.key] = m.value
                     else:
-                        kind = _kind(m.value)
-                        kinds[tp.topic][kind] = kinds[tp.topic].get(kind, 0) + 1
+                        for kind in _kinds(m.value):
+                            kinds[tp.topic][kind] = kinds[tp.topic].get(kind, 0) + 1
             if all(consumer.position(tp) >= ends[tp] for tp in tps):
                 idle_s = 1.0  # at the reported ends: read on briefly, they may be short
         short: dict[str, int] = defaultdict(int)
@@ -250,16 +251,27 @@ def app_census(settings: Settings, idle_s: float = 3.0, timeout_s: float = 180.0
             "mean_key_bytes": round(kb / len(live), 1) if live else None,
             "mean_value_bytes": round(vb / len(live), 1) if live else None,
             "live_bytes": kb + vb}
+        if topic.endswith(f"-{TRACE_TABLE}-changelog"):  # batch records: count the claims
+            claims = sum(len(orjson.loads(v)) for v in live.values())
+            tables[topic[len(prefix):-len("-changelog")]]["claims"] = claims
     internal = {t[len(prefix):]: {"records": written[t], "by_kind": dict(sorted(k.items()))}
                 for t, k in kinds.items()}
     return {"tables": tables, "topics": internal,
             "end_offset_short_by": {t: n for t, n in short.items() if n}}
 
 
-def _kind(value: bytes | None) -> str:
+def _kinds(value: bytes | None) -> list[str]:
+    """Kinds of a message's items: a batch (JSON array, service.batching) counts as
+    ``batch`` plus each item's kind (``u`` update, ``t`` tick, ``-`` other)."""
+    if value and value.startswith(b"["):
+        try:
+            items = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return ["batch"]
+        return ["batch"] + [str(i.get("k", "-")) if isinstance(i, dict) else "-" for i in items]
     if not value or not value.startswith(b'{"k":'):
-        return "-"
+        return ["-"]
     try:
-        return str(orjson.loads(value).get("k", "-"))
+        return [str(orjson.loads(value).get("k", "-"))]
     except orjson.JSONDecodeError:
-        return "-"
+        return ["-"]

@@ -43,9 +43,9 @@ from service.broker import start_embedded  # noqa: E402
 
 CAVEATS = [
     "One machine: the broker, the worker(s), the producer and the readers share its cores.",
-    "Embedded broker (Tansu, memory storage) with the service's embedded profile: one "
-    "record per produce batch (producer_max_batch_size=1), at-least-once. Real Kafka and "
-    "batching would change the absolute figures.",
+    "Embedded broker (Tansu, memory storage) with the service's embedded profile "
+    "(producer_linger=0, fetch.max.wait 50 ms, at-least-once). Real Kafka would change "
+    "the absolute figures.",
     "2 workers vs 1: on a 2-core machine with the broker on the same cores no speed-up is "
     "expected; the figure shows the cost of the split, not scaling.",
     "Drained throughput waits for the group's committed offsets (committed every second), "

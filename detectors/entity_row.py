@@ -70,6 +70,10 @@ class PendingDay:
                    int(d["at_ms"]))
 
 
+# Most rows' cards never fired: stored as {} (~120 bytes less per entity-month row).
+_NO_CARD = CardState()
+
+
 @dataclass(frozen=True, slots=True)
 class EntityRow:
     entity: EntityRef
@@ -98,7 +102,7 @@ class EntityRow:
             "month": self.month, "q": self.partition, "closed": self.closed.to_dict(),
             "pending": [p.to_dict() for p in self.pending],
             "applied": [list(a) for a in self.applied],
-            "cards": {r: c.to_dict() for r, c in self.cards},
+            "cards": {r: {} if c == _NO_CARD else c.to_dict() for r, c in self.cards},
             "at": self.last_at, "at_ms": self.last_at_ms,
         }
 
@@ -109,7 +113,8 @@ class EntityRow:
             month=d["month"], partition=int(d["q"]), closed=EntityMonth.from_dict(d["closed"]),
             pending=tuple(PendingDay.from_dict(p) for p in d["pending"]),
             applied=tuple((int(a[0]), int(a[1])) for a in d["applied"]),
-            cards=tuple(sorted((r, CardState.from_dict(c)) for r, c in d["cards"].items())),
+            cards=tuple(sorted((r, CardState.from_dict(c) if c else _NO_CARD)
+                               for r, c in d["cards"].items())),
             last_at=d.get("at"), last_at_ms=d.get("at_ms"),
         )
 

@@ -38,7 +38,9 @@ def faust_config(settings: Settings) -> dict[str, Any]:
         autodiscover=False,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
-        stream_buffer_maxsize=2048,
+        # Batched agents hold a batch until it is done: the stream queue must not hold
+        # another ~2k events on top (memory followed the backlog: test_backpressure.py).
+        stream_buffer_maxsize=128,
         logging_config=None,
     )
     if settings.embedded:
@@ -55,6 +57,7 @@ def create_app(settings: Settings) -> faust.App:
     if settings.embedded:
         tansu_compat.shorten_fetch_wait(EMBEDDED_FETCH_MAX_WAIT_MS)
         tansu_compat.fetch_based_highwaters()
+        tansu_compat.never_skip_gaps()
     return faust.App(settings.app_id, **faust_config(settings))
 
 

@@ -19,6 +19,7 @@ newest event time seen in each partition (event time, not wall time).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Collection, MutableMapping
@@ -32,8 +33,16 @@ from faust.exceptions import ProducerSendError
 from detectors.claims import Hit, PatientHistory, TraceCodeState, trace_expired
 from detectors.domain import Settlement
 
-from .app import json_table
+from .batching import (
+    BATCH_MAX,
+    BATCH_WITHIN_S,
+    Direct,
+    Outbox,
+    batched_json_table,
+    items_of,
+)
 from .claim_alerts import claim_alert
+from .claim_log import ClaimLog, record_partition
 from .claims_state import (
     HISTORY_TABLE,
     PATIENT_TOPIC,
@@ -59,6 +68,24 @@ class Outputs(Protocol):
     async def trace(self, partition: int, key: bytes, value: bytes) -> None: ...
     async def decision(self, key: bytes, value: bytes) -> None: ...
     async def alert(self, key: bytes, value: bytes) -> None: ...
+
+
+def _parsed(raw: str) -> Settlement | Rejection:
+    """A settlement visits the patient hop and up to one hop per partition, mostly within
+    a few batches of one worker: parse its text once (settlements are immutable values).
+    Only typical sizes are cached, so the cache holds at most 8,192 × 8 KB of text."""
+    if len(raw) <= _CACHED_TEXT_MAX:
+        return _parsed_cached(raw)
+    return _parse(raw)
+
+
+def _parse(raw: str) -> Settlement | Rejection:
+    parsed = parse_settlement(raw)
+    return parsed if isinstance(parsed, Rejection) else parsed[0]
+
+
+_CACHED_TEXT_MAX = 8 * 1024
+_parsed_cached = functools.lru_cache(maxsize=8192)(_parse)
 
 
 def _pop(table: Table, partition: int, key: str) -> None:
@@ -97,15 +124,15 @@ class ClaimsStage:
     # ---- steps ---------------------------------------------------------------------------
 
     def settlement(self, msg: dict[str, Any]) -> Settlement | None:
-        parsed = parse_settlement(msg["raw"])
+        parsed = _parsed(msg["raw"])
         if isinstance(parsed, Rejection):  # validated by intake: only a version skew
             log.error("claims stage: settlement no longer valid (%s), skipped", parsed.reason)
             return None
-        return parsed[0]
+        return parsed
 
-    async def on_patient(self, value: bytes, partition: int) -> None:
+    async def on_patient(self, value: bytes | dict[str, Any], partition: int) -> None:
         """Patient hop: apply the patient rules, then decide or start the trace hops."""
-        msg = orjson.loads(value)
+        msg = value if isinstance(value, dict) else orjson.loads(value)
         s = self.settlement(msg)
         if s is None:
             return
@@ -129,7 +156,7 @@ class ClaimsStage:
                "hits": [h.to_dict() for h in hits], "route": route, "pre": {}}
         await self.out.trace(route[0], s.settlement_id.encode(), orjson.dumps(hop))
 
-    async def on_trace(self, value: bytes, partition: int) -> None:
+    async def on_trace(self, value: bytes | dict[str, Any], partition: int) -> None:
         """A trace-code hop (:mod:`service.trace_stage`)."""
         await trace_hop(self, value, partition)
 
@@ -191,15 +218,23 @@ class ClaimsStage:
 
 
 class _FaustOutputs:
+    """Trace hops gathered in an outbox (one message per partition per batch); decisions
+    and alerts are public records, one message each."""
+
     def __init__(self, by_trace: faust.TopicT, decisions: faust.TopicT,
                  alerts: faust.TopicT) -> None:
         self.by_trace, self.decisions, self.alerts = by_trace, decisions, alerts
+        self.outbox = Outbox()
 
     async def trace(self, partition: int, key: bytes, value: bytes) -> None:
-        await self.by_trace.send(key=key, value=value, partition=partition)
+        self.outbox.add(self.by_trace, partition, value)
 
     async def decision(self, key: bytes, value: bytes) -> None:
-        await self.decisions.send(key=key, value=value)
+        direct = Direct.of(self.decisions.app)
+        if direct is None:
+            await self.decisions.send(key=key, value=value)
+        else:  # a record per settlement: the hottest public send
+            await direct.send(self.decisions.get_topic_name(), key, value, None)
 
     async def alert(self, key: bytes, value: bytes) -> None:
         await self.alerts.send(key=key, value=value)
@@ -207,6 +242,9 @@ class _FaustOutputs:
 
 def _faust_delete(table: Any, partition: int, key: str) -> None:
     """Delete a key outside an event: tombstone in the key's own changelog partition."""
+    if isinstance(table, ClaimLog):  # tombstones its record once no claim in it is live
+        del table[key]
+        return
     table.send_changelog(partition, key, None, value_serializer="raw")
     table.data.pop(key, None)
 
@@ -221,30 +259,53 @@ def register(app: faust.App, rt: Runtime) -> ClaimsStage:
     by_trace = app.topic(f"{s.app_id}-{TRACE_TOPIC}", partitions=n, internal=True)
     out = _FaustOutputs(by_trace, app.topic(s.topics.decisions, partitions=n),
                         app.topic(s.topics.alerts, partitions=n))
-    histories = json_table(app, HISTORY_TABLE, n)
-    traces = json_table(app, TRACE_TABLE, n)
+    # Both agents write both tables, interleaved at every await: a key's changelog
+    # partition comes from the key itself (the partition its messages are routed to).
+    owner = lambda key: partition_for(key, n)  # noqa: E731
+    histories = batched_json_table(app, HISTORY_TABLE, n, partition_of=owner)
+    trace_records = batched_json_table(app, TRACE_TABLE, n, partition_of=record_partition)
+    traces = ClaimLog(trace_records, partition_of=owner)
     stage = ClaimsStage(rt, histories, traces, out, delete=_faust_delete)
     stage.patient_topic = by_patient
 
-    async def guarded(step: Callable[[bytes, int], Any], event: faust.EventT) -> None:
+    async def guarded(step: Callable[[dict[str, Any], int], Any], event: faust.EventT) -> None:
+        q = event.message.partition
         try:
-            await step(event.value, event.message.partition)
-        except (KafkaError, ProducerSendError):
-            raise
-        except Exception as exc:  # noqa: BLE001 - never crash the agent on one message
+            items = items_of(event.value)
+        except orjson.JSONDecodeError:
+            items = []
             rt.metrics.rule_errors.labels(rule="other").inc()
-            log.error("claims stage: %s on %s[%s]@%s, message skipped", type(exc).__name__,
-                      event.message.topic, event.message.partition, event.message.offset)
+            log.error("claims stage: unreadable message on %s[%s]@%s, skipped",
+                      event.message.topic, q, event.message.offset)
+        for item in items:
+            try:
+                await step(item, q)
+            except (KafkaError, ProducerSendError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - never crash the agent on one message
+                rt.metrics.rule_errors.labels(rule="other").inc()
+                log.error("claims stage: %s on %s[%s]@%s, message skipped",
+                          type(exc).__name__, event.message.topic, q, event.message.offset)
+
+    async def end_of_batch() -> None:
+        await histories.flush_changelog()
+        traces.flush()
+        await trace_records.flush_changelog()
+        await out.outbox.flush()
 
     @app.agent(by_patient, name="claims-by-patient")
     async def claims_by_patient(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            await guarded(stage.on_patient, event)
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+            for event in events:
+                await guarded(stage.on_patient, event)
+            await end_of_batch()
 
     @app.agent(by_trace, name="claims-by-trace")
     async def claims_by_trace(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            await guarded(stage.on_trace, event)
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+            for event in events:
+                await guarded(stage.on_trace, event)
+            await end_of_batch()
 
     @app.timer(interval=float(s.prune_interval_s))
     async def prune_claim_state() -> None:
@@ -252,7 +313,14 @@ def register(app: faust.App, rt: Runtime) -> ClaimsStage:
         active = {tp.partition for tp in app.assignor.assigned_actives()
                   if tp.topic == changelog}
         counts = stage.prune(active)
+        await trace_records.flush_changelog()  # tombstones of records with no live claim left
         if any(counts.values()):
             log.info("claim state pruned: %s", counts)
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: object, revoked: set, **kwargs: object) -> None:
+        for tp in revoked:
+            if tp.topic == by_trace.get_topic_name():
+                traces.forget(tp.partition)
 
     return stage

@@ -4,7 +4,8 @@
   for a message keyed by that key (murmur2 of its UTF-8 bytes, like aiokafka's
   ``DefaultPartitioner`` and the Java client). Table state is written in the changelog
   partition of the event being processed, so a patient's history lives in
-  ``partition_for(patient id)`` and a trace code's claim in ``partition_for(code)``.
+  ``partition_for(patient id)`` and a trace code's claim in ``partition_for(code)`` (inside
+  that partition's batch records, :mod:`service.claim_log`).
   (Faust's ``router.key_store`` hashes the *table-serialised* key — JSON, with quotes — and
   would name the wrong owner: do not use it for these tables.)
 - Guarded evaluation: a claim rule that raises is counted in
@@ -18,6 +19,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import traceback
 from collections.abc import Callable, Iterable, Mapping
@@ -45,15 +47,19 @@ log = logging.getLogger(__name__)
 PATIENT_TOPIC = "claims-by-patient-v1"  # internal topics carry the app id in front
 TRACE_TOPIC = "claims-by-trace-v1"
 HISTORY_TABLE = "patient-history-v1"
-TRACE_TABLE = "trace-codes-v1"
+TRACE_TABLE = "trace-code-batches-v1"  # service.claim_log: one record per batch
 TRACE_RULE = "claim.trace_code_reuse"
 PATIENT_RULES = tuple(r for r in CLAIM_RULES if r != TRACE_RULE)
 OnError = Callable[[str, BaseException], None]
 States = Mapping[str, TraceCodeState | None]
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def partition_for(key: str, partitions: int) -> int:
-    """Partition of a message keyed by ``key`` (UTF-8) among ``partitions`` partitions."""
+    """Partition of a message keyed by ``key`` (UTF-8) among ``partitions`` partitions.
+
+    Cached: murmur2 is pure Python and a trace code's partition is asked at its patient
+    hop, at every trace hop of its settlement and by the claim log."""
     return (murmur2(key.encode("utf-8")) & 0x7FFFFFFF) % partitions
 
 

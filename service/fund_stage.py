@@ -25,7 +25,7 @@ from detectors.fund.watermark_close import is_late, months_to_close
 from detectors.months import months_back, next_month
 from detectors.watermarks import IDLE, Watermarks
 
-from .app import json_table
+from .batching import batched_json_table, consume_batches
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def register(app: faust.App, rt: Runtime) -> faust.TopicT:
     topic = app.topic(f"{rt.settings.app_id}-{TOPIC}", partitions=rt.settings.partitions,
                       internal=True)
     alerts = app.topic(rt.settings.topics.alerts, partitions=rt.settings.partitions)
-    rows = json_table(app, "fund-months-v1", rt.settings.partitions)
+    rows = batched_json_table(app, "fund-months-v1", rt.settings.partitions)
     watermarks: dict[int, Watermarks] = {}
     # Per partition, the highest real event time any update or tick carried. When every
     # origin is idle the low watermark is IDLE (2**62 ms); months close no further than
@@ -146,33 +146,32 @@ def register(app: faust.App, rt: Runtime) -> faust.TopicT:
 
     @app.agent(topic, name="fund-monitors")
     async def fund_monitors(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            q = event.message.partition
-            msg = orjson.loads(event.value)
-            await ensure_indexed(q)
-            if msg["k"] == "u":
-                region = regions[q][msg["r"]]
-                late_keys = []
-                for scope_l, month, totals_d in msg["u"]:
-                    key = scope_key(scope_from_list(scope_l), month)
-                    row = rows.get(key) or {"scope": scope_l, "month": month, "q": q,
-                                            "totals": MonthTotals().to_dict(), "applied": {}}
-                    if row["applied"].get(str(msg["p"]), -1) >= msg["o"]:
-                        continue  # redelivered: already counted
-                    merged = MonthTotals.from_dict(row["totals"]).merge(
-                        MonthTotals.from_dict(totals_d))
-                    rows[key] = {**row, "totals": merged.to_dict(),
-                                 "applied": {**row["applied"], str(msg["p"]): msg["o"]}}
-                    region.scopes[month].add(key)
-                    if any(is_late(month, ct) for ct in region.closed_through.values()):
-                        late_keys.append(key)
-                if late_keys:
-                    m.late_events.inc()
-                    await late_event(region, late_keys)
-            watermarks[q] = watermarks[q].advance(msg["p"], msg["w"])
-            if msg["w"] < IDLE:
-                seen_ms[q] = max(seen_ms.get(q, msg["w"]), msg["w"])
-            await close_months(q)
+        await consume_batches(stream, rows, ensure_indexed, apply)
+
+    async def apply(q: int, msg: dict[str, Any]) -> None:
+        if msg["k"] == "u":
+            region = regions[q][msg["r"]]
+            late_keys = []
+            for scope_l, month, totals_d in msg["u"]:
+                key = scope_key(scope_from_list(scope_l), month)
+                row = rows.get(key) or {"scope": scope_l, "month": month, "q": q,
+                                        "totals": MonthTotals().to_dict(), "applied": {}}
+                if row["applied"].get(str(msg["p"]), -1) >= msg["o"]:
+                    continue  # redelivered: already counted
+                merged = MonthTotals.from_dict(row["totals"]).merge(
+                    MonthTotals.from_dict(totals_d))
+                rows[key] = {**row, "totals": merged.to_dict(),
+                             "applied": {**row["applied"], str(msg["p"]): msg["o"]}}
+                region.scopes[month].add(key)
+                if any(is_late(month, ct) for ct in region.closed_through.values()):
+                    late_keys.append(key)
+            if late_keys:
+                m.late_events.inc()
+                await late_event(region, late_keys)
+        watermarks[q] = watermarks[q].advance(msg["p"], msg["w"])
+        if msg["w"] < IDLE:
+            seen_ms[q] = max(seen_ms.get(q, msg["w"]), msg["w"])
+        await close_months(q)
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: object, revoked: set, **kwargs: object) -> None:

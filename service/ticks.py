@@ -19,7 +19,7 @@ class _Clock:
     reached_ms: int | None = None
     last_tick_ms: int | None = None
     next_offset: int = 0
-    last_seen_s: float = field(default_factory=time.monotonic)
+    last_seen_s: float = field(default_factory=lambda: time.monotonic())
     idle_sent_s: float | None = None
 
 
@@ -50,17 +50,27 @@ class OriginClocks:
         c.last_tick_ms = c.reached_ms
         return True
 
-    def idle(self, partition: int, highwater: int | None, idle_after_s: float) -> bool:
+    def idle(self, partition: int, highwater: int | None, idle_after_s: float,
+             committed: int | None = None) -> bool:
         """Drained and quiet: due for an IDLE tick. Repeated every ``10 × idle_after_s``
-        while idle, because a rebalance hands stats partitions to workers that have not
-        heard the earlier ticks (their watermarks live in memory)."""
+        while idle, and at once after a rebalance (:meth:`rebalanced`), because a rebalance
+        hands stats partitions to workers that have not heard the earlier ticks (their
+        watermarks live in memory). ``committed`` (the group's next offset to read) counts
+        as read: a partition taken over after its previous owner processed everything
+        never shows this worker an event, yet it is drained."""
         c = self._clock(partition)
-        if highwater is None or c.next_offset < highwater:
+        done = max(c.next_offset, committed or 0)
+        if highwater is None or done < highwater:
             return False
         now = time.monotonic()
         if c.idle_sent_s is not None:
             return now - c.idle_sent_s >= 10 * idle_after_s
         return now - c.last_seen_s >= idle_after_s
+
+    def rebalanced(self) -> None:
+        """Partitions moved: idle origins tick again at once (see :meth:`idle`)."""
+        for c in self.clocks.values():
+            c.idle_sent_s = None
 
     def mark_idle(self, partition: int) -> int:
         self._clock(partition).idle_sent_s = time.monotonic()

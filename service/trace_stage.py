@@ -1,6 +1,6 @@
 """Trace-code hops of the claims stage (SPEC §7 ``claim.trace_code_reuse``).
 
-A settlement's codes may live in several partitions of table ``trace-codes-v1`` (keyed by
+A settlement's codes may live in several partitions of the trace claims (keyed by
 code). The hop message visits those partitions one at a time, in ascending order
 (``route``); each hop claims the codes living in its partition with ``trace_step`` (state
 written in the event's own changelog partition, so the owner of the code is the only
@@ -35,9 +35,9 @@ if TYPE_CHECKING:
     from .claims_stage import ClaimsStage
 
 
-async def trace_hop(stage: ClaimsStage, value: bytes, partition: int) -> None:
+async def trace_hop(stage: ClaimsStage, value: bytes | dict, partition: int) -> None:
     """One hop at ``partition``: claim the local codes, then forward or decide."""
-    msg = orjson.loads(value)
+    msg = value if isinstance(value, dict) else orjson.loads(value)
     s = stage.settlement(msg)
     if s is None:
         return

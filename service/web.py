@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 ENTITY_KINDS = ("hospital", "department", "doctor", "pharmacy")
 CONSOLE_HTML = Path(__file__).parent / "static" / "console.html"
 MAX_ALERTS = 1000
+ENTITY_ALERTS = 200
 
 
 def local_entity_rows(app: faust.App, rt: Runtime, kind: str, entity_id: str) -> list[EntityRow]:
@@ -114,10 +115,15 @@ def register(app: faust.App, rt: Runtime) -> None:
                 months.extend(part.get("months", []))
             months.sort(key=lambda m: (m["entity"]["institution_id"], m["month"],
                                        m["visit_kind"]))
-            alerts = (rt.alert_buffer.query(entity_kind=kind, entity_id=entity_id, limit=200)
-                      if rt.alert_buffer else [])
+            alerts = (rt.alert_buffer.query(entity_kind=kind, entity_id=entity_id,
+                                            limit=MAX_ALERTS) if rt.alert_buffer else [])
             if institution:
                 alerts = [a for a in alerts if a["entity"].get("institution_id") == institution]
+            # Newest event first, in an order that does not depend on how this worker's
+            # alert follower interleaved the topic's partitions (every worker answers alike).
+            alerts = sorted(alerts, reverse=True, key=lambda a: (
+                str(a.get("event_time", "")), str(a.get("alert_id")), str(a.get("status"))))
+            alerts = alerts[:ENTITY_ALERTS]
             if not months and not alerts:
                 return self.json({"error": f"no {kind} {entity_id!r} seen"}, status=404)
             return self.json({"kind": kind, "id": entity_id, "months": months,

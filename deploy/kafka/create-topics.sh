@@ -55,7 +55,7 @@ PLAN=(
   "$APP_ID-entity-months-v1-changelog|$PARTITIONS|cleanup.policy=compact;retention.ms=-1"
   "$APP_ID-fund-months-v1-changelog|$PARTITIONS|cleanup.policy=compact;retention.ms=-1"
   "$APP_ID-patient-history-v1-changelog|$PARTITIONS|cleanup.policy=compact,delete;retention.ms=$(days 61)"
-  "$APP_ID-trace-codes-v1-changelog|$PARTITIONS|cleanup.policy=compact,delete;retention.ms=$(days 401)"
+  "$APP_ID-trace-code-batches-v1-changelog|$PARTITIONS|cleanup.policy=compact,delete;retention.ms=$(days 401)"
   # Faust's leader-election topic (created by Faust with the app's replication factor
   # otherwise, which a single broker cannot satisfy).
   "$APP_ID-__assignor-__leader|1|cleanup.policy=delete"

@@ -17,7 +17,7 @@ the survivor alone finishes the run). Against a clean run of the same feed on fr
   alerts: equal to the replay's);
 - state: the final value per key of the changelogs of ``entity-months-v1``,
   ``fund-months-v1`` and ``settlement-ids-v1`` equals the clean run's exactly (no field
-  excluded: none holds a wall-clock stamp); ``patient-history-v1`` and ``trace-codes-v1``
+  excluded: none holds a wall-clock stamp); ``patient-history-v1`` and ``trace-code-batches-v1`` (its claims, code by code)
   have the clean run's keys and the replay's values.
 
 The clean run itself is checked against the in-process reference runners

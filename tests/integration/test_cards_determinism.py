@@ -3,6 +3,7 @@ embedded broker, and equal to the in-process reference run (SPEC §5, issue: det
 
 from __future__ import annotations
 
+import difflib
 import json
 import time
 import urllib.error
@@ -54,7 +55,11 @@ def check_read_api(workers: list[WorkerProcess], alerts: list[dict]) -> None:
         answers = [(http_json(f"http://127.0.0.1:{w.web_port}/v1/alerts?level=red&limit=1000"),
                     http_json(f"http://127.0.0.1:{w.web_port}{entity_path}")) for w in workers]
         reds = [{(a["alert_id"], a["status"]) for a in al[1]["alerts"]} for al, _ in answers]
-        if all(r == reds[0] for r in reds) and red["alert_id"] in {i for i, _ in reds[0]}:
+        # converged: same red cards, and the same entity answer (a standing card re-sent
+        # after a rebalance can reach one worker's feed a moment before the other's)
+        same_entity = len({json.dumps(e[1], sort_keys=True) for _, e in answers}) == 1
+        if (all(r == reds[0] for r in reds) and red["alert_id"] in {i for i, _ in reds[0]}
+                and same_entity):
             break
         time.sleep(1)
     for (alerts_status, alerts_body), (ent_status, ent_body) in answers:
@@ -63,7 +68,9 @@ def check_read_api(workers: list[WorkerProcess], alerts: list[dict]) -> None:
         months = {m["month"]: m for m in ent_body["months"]}
         assert months[red["period"]]["peer"] is not None
         assert months[red["period"]]["cards"][red["rule"]]["red"]["status"] == "firing"
-    assert len({json.dumps(a[1][1], sort_keys=True) for a in answers}) == 1, "workers differ"
+    bodies = [json.dumps(a[1][1], sort_keys=True, indent=1).splitlines() for a in answers]
+    diff = "\n".join(difflib.unified_diff(bodies[0], bodies[-1], lineterm="", n=1))
+    assert len({"\n".join(b) for b in bodies}) == 1, f"workers differ:\n{diff[:3000]}"
     status, page = 0, b""
     with urllib.request.urlopen(f"http://127.0.0.1:{workers[0].web_port}/console") as resp:
         status, page = resp.status, resp.read()

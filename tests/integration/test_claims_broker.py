@@ -29,7 +29,8 @@ from support.claims_http import (
 )
 from support.cluster import create_all_topics, read_topic, unique_settings
 
-from service.claims_state import partition_for
+from service.claim_log import claims_from_records, record_partition
+from service.claims_state import TRACE_TABLE, partition_for
 from service.rules_io import DEFAULT_RULES_PATH
 
 pytestmark = pytest.mark.broker
@@ -84,14 +85,24 @@ def test_decisions_check_and_hot_reload(embedded_broker, tmp_path):
         worker.stop()
 
 
-def _tombstones(settings, topic: str) -> list[tuple[int, str]]:
+def _records(settings, topic: str) -> tuple[dict[str, dict], list[tuple[int, str]]]:
+    """The changelog's final records (key → value) and its tombstones (partition, key)."""
     from kafka import KafkaConsumer
 
     consumer = KafkaConsumer(topic, bootstrap_servers=settings.bootstrap_servers,
                              auto_offset_reset="earliest", enable_auto_commit=False,
                              group_id=None, consumer_timeout_ms=3000)
+    records: dict[str, dict] = {}
+    tombstones = []
     try:
-        return [(m.partition, orjson.loads(m.key)) for m in consumer if m.value is None]
+        for m in consumer:
+            key = orjson.loads(m.key)
+            if m.value is None:
+                tombstones.append((m.partition, key))
+                records.pop(key, None)
+            else:
+                records[key] = orjson.loads(m.value)
+        return records, tombstones
     finally:
         consumer.close()
 
@@ -207,9 +218,13 @@ def _scenario(settings, worker, tmp_path, env):
                    == 4.0, 20, "the four old trace codes to be pruned")
         status, fresh = check(worker2, sale("Z2", "p-z", [t[0]], at=late))
         assert (status, fresh["decision"]) == (200, "pass")
-        # each deletion is a tombstone in the code's own changelog partition (recovery)
-        tombstones = _tombstones(settings, f"{settings.app_id}-trace-codes-v1-changelog")
-        assert sorted(tombstones) == sorted((partition_for(c, N), c) for c in t)
+        # claims live in batch records in their code's partition; once none of a record's
+        # claims is live, the record gets a tombstone in its partition (recovery)
+        records, tombstones = _records(settings, f"{settings.app_id}-{TRACE_TABLE}-changelog")
+        assert all(q == record_partition(key) for q, key in tombstones) and tombstones
+        assert not set(t) & set(claims_from_records(records))
+        assert all(partition_for(c, N) == record_partition(key)
+                   for key, value in records.items() for c in value)
     except BaseException:
         print(worker2.log_tail(120))
         raise

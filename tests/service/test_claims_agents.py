@@ -24,7 +24,8 @@ from detectors.alert_identity import alert_id
 from detectors.claims import PatientHistory
 from service import metrics
 from service.claims_stage import ClaimsStage
-from service.claims_state import check_hits, distinct_codes, partition_for
+from service.claim_log import record_partition
+from service.claims_state import TRACE_TABLE, check_hits, distinct_codes, partition_for
 from service.rules_feed import apply_document, load_document
 from service.rules_io import DEFAULT_RULES_PATH, default_ruleset_from_data
 from service.runtime import Runtime
@@ -284,9 +285,9 @@ async def test_prune_drops_expired_state_by_event_time(stage):
     counts = stage.prune(active=everything)
     assert set(stage.traces) == set(new_codes)
     assert "p-old" not in stage.histories and "p-new" in stage.histories
-    assert counts["trace-codes-v1"] == 2
+    assert counts[TRACE_TABLE] == 2
     assert stage.rt.metrics.state_pruned.labels(table="trace_codes")._value.get() == 2
-    assert stage.prune(active=set()) == {"patient-history-v1": 0, "trace-codes-v1": 0}
+    assert stage.prune(active=set()) == {"patient-history-v1": 0, TRACE_TABLE: 0}
 
 
 @sync
@@ -344,13 +345,13 @@ async def test_faust_agents_route_hops_and_write_changelogs_in_the_owning_partit
     app, _rt = build(Settings(partitions=N))
     app.finalize()
     sends: list[tuple[str, int | None, bytes]] = []
-    changelog: list[tuple[str, int | None, str]] = []
+    changelog: list[tuple[str, int | None, str, object]] = []
 
     async def send(self, *args, key=None, value=None, partition=None, **kwargs):
         sends.append((self.get_topic_name(), partition, value))
 
     def send_soon(self, *args, key=None, value=None, partition=None, **kwargs):
-        changelog.append((self.get_topic_name(), partition, key))
+        changelog.append((self.get_topic_name(), partition, key, value))
         return type("Sent", (), {"message": type("M", (), {"partition": partition})()})()
 
     t = codes_in_partitions([2, 0])
@@ -368,9 +369,12 @@ async def test_faust_agents_route_hops_and_write_changelogs_in_the_owning_partit
     decisions = [orjson.loads(v) for topic, _, v in sends if topic == "decisions"]
     assert [(d["settlement_id"], d["decision"]) for d in decisions] == [("A", "pass"),
                                                                         ("B", "block")]
-    table = {"patient-history-v1": "history", "trace-codes-v1": "codes"}
-    writes = {(name, key): q for topic, q, key in changelog
-              for full, name in table.items() if f"-{full}-changelog" in topic}
+    writes = {("history", key): q for topic, q, key, _ in changelog
+              if "-patient-history-v1-changelog" in topic}
+    for topic, q, key, value in changelog:  # trace claims: one record per partition
+        if f"-{TRACE_TABLE}-changelog" in topic:
+            assert record_partition(key) == q
+            writes.update((("codes", code), q) for code in value)
     assert writes == {("history", "p-one"): partition_for("p-one", N),
                       ("history", "p-two"): partition_for("p-two", N),
                       ("codes", t[0]): 2, ("codes", t[1]): 0}

@@ -30,15 +30,21 @@ from typing import Any
 
 import orjson
 
+from service.claim_log import claims_from_records
 from service.feed import key_of
 from service.settings import Settings
 from support.cluster import WorkerProcess, create_all_topics, unique_settings
 from support.reliability import expected_fates
 
 # The tables whose changelogs are compared between runs (name without app id / suffix).
-TABLES = ("entity-months-v1", "fund-months-v1", "patient-history-v1", "trace-codes-v1",
+TABLES = ("entity-months-v1", "fund-months-v1", "patient-history-v1", "trace-code-batches-v1",
           "settlement-ids-v1")
 PARTITIONS = 4
+# Messages/s into ``settlements`` after the first FEED_HEAD: slower than three restarts
+# (~5-10 s each, one more during recovery), so every kill lands before the whole feed
+# is accounted for (a restarted worker catches up in a burst).
+FEED_RATE = 50.0
+FEED_HEAD = 20
 KAFKA_TIMEOUTS = dict(session_timeout_ms=6000, heartbeat_interval_ms=2000)
 
 
@@ -130,12 +136,15 @@ def build_feed(out: Path, n: int = CI_SIZE, seed: int = 4, bad: int = 12) -> Fee
     return Feed(path, lines, valid_ids, reasons, settlements, valid_lines)
 
 
-def replay_in_order(lines: list[bytes], settings: Settings) -> None:
+def replay_in_order(lines: list[bytes], settings: Settings, rate: float | None = None) -> None:
     """Produce the feed like ``service.feed.replay`` (same key, same default partitioner
     for keyed messages), except that a message without a key (broken JSON) goes to a
     partition chosen from its bytes instead of a random one, and one request is in flight
     at a time: every run then puts every message at the same partition and offset, so
-    state that records input offsets (``applied``, the id table) compares exactly."""
+    state that records input offsets (``applied``, the id table) compares exactly.
+    ``rate`` (messages/s) paces it: the batched pipeline drains a 2k feed in ~2 s, too
+    fast for a kill to land before everything is accounted for. Two calls in sequence
+    keep the order (each flushes before returning)."""
     from aiokafka.partitioner import murmur2
     from kafka import KafkaProducer
 
@@ -143,10 +152,13 @@ def replay_in_order(lines: list[bytes], settings: Settings) -> None:
                          retries=5, max_in_flight_requests_per_connection=1,
                          client_id="crash-test-replay")
     try:
-        for line in lines:
+        started = time.monotonic()
+        for i, line in enumerate(lines):
             key = key_of(line)
             partition = (murmur2(key or line) & 0x7FFFFFFF) % PARTITIONS
             prod.send(settings.topics.settlements, key=key, value=line, partition=partition)
+            if rate and i % 50 == 49:
+                time.sleep(max(0.0, started + (i + 1) / rate - time.monotonic()))
         prod.flush()
     finally:
         prod.close()
@@ -252,6 +264,8 @@ def read_changelogs(settings: Settings, tables: tuple[str, ...] = TABLES) -> dic
                 table[key] = orjson.loads(m.value)
 
     _read_all(settings, list(topics), apply)
+    if "trace-code-batches-v1" in state:  # compare claims (code → claim), not batch records
+        state["trace-code-batches-v1"] = claims_from_records(state["trace-code-batches-v1"])
     return state
 
 
@@ -261,7 +275,7 @@ def read_changelogs(settings: Settings, tables: tuple[str, ...] = TABLES) -> dic
 @dataclass
 class KillPlan:
     """SIGKILL worker ``victim`` when ``at`` fractions of the input are accounted for (plus
-    a random pause, so the moment falls anywhere in the processing cycle), then restart it
+    a random pause up to 0.25 s, so the moment falls anywhere in the processing cycle), then restart it
     with the same settings and data dir (``restart``), or leave it dead."""
 
     at: tuple[float, ...]
@@ -309,16 +323,27 @@ def run(broker_url: str, feed: Feed, tmp: Path, workers: int = 1, kills: KillPla
         p.start()
     tail = OutputTail(settings)
     tail.start()
-    feeder = threading.Thread(target=replay_in_order, args=(feed.lines, settings),
-                              daemon=True)
+    # The first messages at once, the rest paced from the first output on: the worker
+    # takes seconds to join, and a paced feed produced meanwhile would be a backlog again.
+    replay_in_order(feed.lines[:FEED_HEAD], settings)
+    _wait_progress(tail, 1, procs, settle_timeout_s)
+    feeder = threading.Thread(target=replay_in_order,
+                              args=(feed.lines[FEED_HEAD:], settings, FEED_RATE), daemon=True)
     feeder.start()
     kill_log: list[dict] = []
     try:
         if kills is not None:
             kill_log = _execute(kills, procs, tail, feed.total, settle_timeout_s)
-        feeder.join(timeout=120)
-        timings = {"drained_s": _settle(tail, feed.total, procs, settle_timeout_s, quiet_s)
-                   - started}
+        feeder.join(timeout=max(120.0, 2 * len(feed.lines) / FEED_RATE))
+        try:
+            drained = _settle(tail, feed.total, procs, settle_timeout_s, quiet_s)
+        except AssertionError as exc:  # name what is missing, for the post-mortem
+            with tail.lock:
+                missing = sorted(feed.valid_ids - set(tail.decisions))[:20]
+                dlq = len(tail.dlq)
+            raise AssertionError(f"undecided valid ids {missing}; {dlq} DLQ sources of "
+                                 f"{sum(feed.dlq_reasons.values())} expected\n{exc}") from None
+        timings = {"drained_s": drained - started}
         timings["settled_s"] = time.monotonic() - started
         state = read_changelogs(settings)
         with tail.lock:
@@ -475,7 +500,7 @@ def _execute(plan: KillPlan, procs: list[WorkerProcess], tail: OutputTail, total
     log = []
     for fraction in sorted(plan.at):
         _wait_progress(tail, int(fraction * total), procs, timeout_s)
-        pause = rng.uniform(0.0, 1.5)
+        pause = rng.uniform(0.0, 0.25)  # the pipeline drains ~2k settlements in ~3 s
         time.sleep(pause)
         at = tail.progress()
         _sigkill(victim)
@@ -609,6 +634,7 @@ def replay_claims(settings: Settings) -> ClaimsReplay:
     from prometheus_client import CollectorRegistry
 
     from service import metrics
+    from service.batching import items_of
     from service.claims_stage import ClaimsStage
     from service.claims_state import PATIENT_TOPIC, TRACE_TOPIC
     from service.rules_io import DEFAULT_RULES_PATH, load_ruleset_file
@@ -616,7 +642,10 @@ def replay_claims(settings: Settings) -> ClaimsReplay:
 
     by_patient = f"{settings.app_id}-{PATIENT_TOPIC}"
     by_trace = f"{settings.app_id}-{TRACE_TOPIC}"
-    topics = read_partitions(settings, [by_patient, by_trace])
+    # Internal messages are batches (JSON arrays): replay their items one by one, in order.
+    topics = {t: {q: [orjson.dumps(item) for v in values for item in items_of(v)]
+                  for q, values in parts.items()}
+              for t, parts in read_partitions(settings, [by_patient, by_trace]).items()}
     rt = Runtime(settings=settings, metrics=metrics.create(CollectorRegistry()),
                  ruleset=load_ruleset_file(settings.rules_file or DEFAULT_RULES_PATH))
     out = _Capture()
@@ -730,7 +759,7 @@ def check(feed: Feed, clean: RunResult, run: RunResult, replay: ClaimsReplay,
         for p in diff_state(clean.state[table], run.state[table]):
             problems.append(f"[{label}] {table}: {p}")
     for table, expected in (("patient-history-v1", replay.histories),
-                            ("trace-codes-v1", replay.traces)):
+                            ("trace-code-batches-v1", replay.traces)):
         if set(run.state[table]) != set(clean.state[table]):
             problems.append(f"[{label}] {table}: keys differ from the clean run")
         for p in diff_state(expected, run.state[table]):

@@ -51,3 +51,16 @@ def test_folding_moves_only_closed_days_and_keeps_sums_exact():
     assert fold_through(folded, T0 + DAY_MS, 5) is folded   # nothing more to fold
     assert EntityRow.from_dict(folded.to_dict()) == folded
     assert row.closed.visits == 0   # the input row was not mutated
+
+
+def test_cards_that_never_fired_are_stored_compactly_and_read_back_equal():
+    from detectors.cards import CardState, LevelState
+
+    row = EntityRow(entity=EntityRef("doctor", "D1", "H1", "610302"), group_key="g",
+                    visit_kind="outpatient", month="2025-11", partition=0,
+                    cards=(("peer.cost_per_visit", CardState()),
+                           ("peer.drug_ratio", CardState(yellow=LevelState("firing")))))
+    stored = row.to_dict()
+    assert stored["cards"]["peer.cost_per_visit"] == {}
+    assert stored["cards"]["peer.drug_ratio"]["yellow"]["status"] == "firing"
+    assert EntityRow.from_dict(stored) == row

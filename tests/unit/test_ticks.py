@@ -49,3 +49,27 @@ def test_idle_tick_is_repeated_for_workers_that_joined_later(monkeypatch):
     assert not clocks.idle(0, highwater=1, idle_after_s=3)
     now[0] += 30
     assert clocks.idle(0, highwater=1, idle_after_s=3)
+
+
+def test_a_rebalance_makes_idle_origins_tick_again_at_once(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    clocks = OriginClocks(tick_interval_ms=HOUR_MS)
+    clocks.seen(Origin(0, 0))
+    now[0] += 5
+    assert clocks.idle(0, highwater=1, idle_after_s=3)
+    clocks.mark_idle(0)
+    now[0] += 1
+    assert not clocks.idle(0, highwater=1, idle_after_s=3)
+    clocks.rebalanced()  # the stats partitions may have moved: their watermarks are gone
+    assert clocks.idle(0, highwater=1, idle_after_s=3)
+
+
+def test_a_partition_taken_over_drained_is_idle_by_its_committed_offset(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    clocks = OriginClocks(tick_interval_ms=HOUR_MS)
+    assert not clocks.idle(3, highwater=50, idle_after_s=3)  # never saw an event
+    now[0] += 5
+    assert not clocks.idle(3, highwater=50, idle_after_s=3, committed=49)  # one unprocessed
+    assert clocks.idle(3, highwater=50, idle_after_s=3, committed=50)

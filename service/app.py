@@ -7,6 +7,9 @@ Embedded (Tansu) settings, from BROKER.md:
   multi-record batch and Faust trusts it to know where recovery ends (gap 2);
 - a 50 ms fetch.max.wait for the worker consumer (Tansu waits the full wait every time);
 - at-least-once only (no idempotent producer on Tansu, gap 3): state is idempotent instead.
+
+In every mode, ``service.faust_fixes`` patches a faust-streaming race at the end of
+recovery that dropped buffered messages (and set offsets back) while the fetcher ran.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 import faust
 
-from . import tansu_compat
+from . import faust_fixes, tansu_compat
 from .settings import Settings, faust_broker_url
 
 
@@ -54,6 +57,7 @@ def faust_config(settings: Settings) -> dict[str, Any]:
 
 
 def create_app(settings: Settings) -> faust.App:
+    faust_fixes.apply()
     if settings.embedded:
         tansu_compat.shorten_fetch_wait(EMBEDDED_FETCH_MAX_WAIT_MS)
         tansu_compat.fetch_based_highwaters()

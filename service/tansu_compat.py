@@ -11,11 +11,11 @@
    hard-codes 1500 ms for its worker consumer, adding ~0.75 s per internal hop.
 3. *No gap skipping.* When the offsets a worker reads jump, Faust records a "gap" and
    later commits past it (meant for compacted topics and transaction markers). Nothing
-   we read on Tansu is compacted or transactional, yet one crash run in ~8 lost two
-   settlements that were never processed and were committed past, and crash runs log
-   several jumps around restarts (cause not established). A jump is now logged and not
-   skipped: the commit waits at the hole, and a restart reads it again (at-least-once)
-   instead of losing it.
+   we read on Tansu is compacted or transactional, so a jump means messages were not
+   delivered (the jumps seen in crash runs came from the end-of-recovery race that
+   ``service.faust_fixes`` removes). A jump is logged as an error and not skipped: the
+   commit waits at the hole and a restart reads it again (rows that already applied a
+   later offset of the same input partition would still skip it).
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def never_skip_gaps() -> None:
     log = logging.getLogger(__name__)
 
     async def _add_gap(self, tp, offset_from: int, offset_to: int) -> None:  # type: ignore[no-untyped-def]
-        log.warning("offsets jumped in %s[%s]: %d..%d not fetched; not committing past them",
+        log.error("offsets jumped in %s[%s]: %d..%d not delivered; not committing past them",
                     tp.topic, tp.partition, offset_from, offset_to - 1)
 
     _add_gap.fund_sentinel = True  # type: ignore[attr-defined]

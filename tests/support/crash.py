@@ -24,6 +24,7 @@ import threading
 import time
 import zlib
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,11 +41,13 @@ from support.reliability import expected_fates
 TABLES = ("entity-months-v1", "fund-months-v1", "patient-history-v1", "trace-code-batches-v1",
           "settlement-ids-v1")
 PARTITIONS = 4
-# Messages/s into ``settlements`` after the first FEED_HEAD: slower than three restarts
-# (~5-10 s each, one more during recovery), so every kill lands before the whole feed
-# is accounted for (a restarted worker catches up in a burst).
+# Messages/s into ``settlements`` after the first FEED_HEAD, and never more than
+# FEED_AHEAD messages beyond what is accounted for: a restart takes ~10-15 s and the
+# restarted worker catches up on its backlog in a burst, so a feed that ran on while it
+# was down would be accounted for before the next kill lands.
 FEED_RATE = 50.0
 FEED_HEAD = 20
+FEED_AHEAD = 200
 KAFKA_TIMEOUTS = dict(session_timeout_ms=6000, heartbeat_interval_ms=2000)
 
 
@@ -136,15 +139,17 @@ def build_feed(out: Path, n: int = CI_SIZE, seed: int = 4, bad: int = 12) -> Fee
     return Feed(path, lines, valid_ids, reasons, settlements, valid_lines)
 
 
-def replay_in_order(lines: list[bytes], settings: Settings, rate: float | None = None) -> None:
+def replay_in_order(lines: list[bytes], settings: Settings, rate: float | None = None,
+                    accounted: Callable[[], int] | None = None) -> None:
     """Produce the feed like ``service.feed.replay`` (same key, same default partitioner
     for keyed messages), except that a message without a key (broken JSON) goes to a
     partition chosen from its bytes instead of a random one, and one request is in flight
     at a time: every run then puts every message at the same partition and offset, so
     state that records input offsets (``applied``, the id table) compares exactly.
     ``rate`` (messages/s) paces it: the batched pipeline drains a 2k feed in ~2 s, too
-    fast for a kill to land before everything is accounted for. Two calls in sequence
-    keep the order (each flushes before returning)."""
+    fast for a kill to land before everything is accounted for; ``accounted`` (messages
+    accounted for so far) holds it at most FEED_AHEAD ahead. Two calls in sequence keep
+    the order (each flushes before returning)."""
     from aiokafka.partitioner import murmur2
     from kafka import KafkaProducer
 
@@ -159,6 +164,10 @@ def replay_in_order(lines: list[bytes], settings: Settings, rate: float | None =
             prod.send(settings.topics.settlements, key=key, value=line, partition=partition)
             if rate and i % 50 == 49:
                 time.sleep(max(0.0, started + (i + 1) / rate - time.monotonic()))
+            if accounted is not None and i % 50 == 49:
+                while i + 1 - accounted() > FEED_AHEAD:
+                    time.sleep(0.05)
+                    started += 0.05  # the pace resumes where it stopped
         prod.flush()
     finally:
         prod.close()
@@ -327,8 +336,10 @@ def run(broker_url: str, feed: Feed, tmp: Path, workers: int = 1, kills: KillPla
     # takes seconds to join, and a paced feed produced meanwhile would be a backlog again.
     replay_in_order(feed.lines[:FEED_HEAD], settings)
     _wait_progress(tail, 1, procs, settle_timeout_s)
-    feeder = threading.Thread(target=replay_in_order,
-                              args=(feed.lines[FEED_HEAD:], settings, FEED_RATE), daemon=True)
+    feeder = threading.Thread(
+        target=replay_in_order, daemon=True,
+        args=(feed.lines[FEED_HEAD:], settings, FEED_RATE,
+              lambda: tail.progress() - FEED_HEAD))
     feeder.start()
     kill_log: list[dict] = []
     try:
@@ -713,9 +724,16 @@ def check(feed: Feed, clean: RunResult, run: RunResult, replay: ClaimsReplay,
     - state: final changelog values equal the clean run's for the entity-month,
       scope-month and settlement-id tables; patient histories and trace claims have the
       clean run's keys and the replay's values (their stored hits and first claimants
-      follow arrival order). No field is excluded: no table stores a wall-clock stamp.
+      follow arrival order). No field is excluded: no table stores a wall-clock stamp;
+    - logs: no worker read offsets with a hole (``offsets jumped``: state can match by
+      luck while a message went undelivered).
     """
     problems: list[str] = [f"[{label}] table recovery cut short: {p}" for p in run.recovery]
+    for worker in run.workers:
+        log_text = worker.log_path.read_text(errors="replace") if worker.log_path else ""
+        jumps = [line for line in log_text.splitlines() if "offsets jumped" in line]
+        if jumps:
+            problems.append(f"[{label}] {worker.log_path}: reads jumped: {jumps[:3]}")
     if run.probe and (run.probe["duplicates"] != run.probe["sent"]
                       or run.probe["decided_again"] or run.probe["other_dlq"]):
         problems.append(f"[{label}] every valid settlement sent again must be rejected as a "

@@ -38,6 +38,14 @@ class FrozenMap(Mapping[K, V]):
     def __getitem__(self, key: K) -> V:
         return self._data[key]
 
+    def get(self, key: K, default: V | None = None) -> V | None:  # type: ignore[override]
+        # Mapping.get goes through __getitem__ and a KeyError for every miss: the claim
+        # rules look up every item of every settlement, most of them not in the catalogue.
+        return self._data.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
     def __iter__(self) -> Iterator[K]:
         return iter(self._data)
 

@@ -277,3 +277,12 @@ def test_rule_registry_covers_spec_ids():
         "claim.excessive_exams", "claim.ghost_bed"}
     assert set(FUND_RULES) == {
         "fund.expenditure_growth", "fund.disease_cost_swing", "fund.inpatient_growth"}
+
+
+def test_frozen_map_reads_like_a_dict():
+    from detectors.ruleset_sections import FrozenMap
+
+    m = FrozenMap({"a": 1})
+    assert m.get("a") == 1 and m.get("b") is None and m.get("b", 2) == 2
+    assert "a" in m and "b" not in m
+    assert m == {"a": 1} and hash(m) == hash(FrozenMap({"a": 1}))

@@ -46,3 +46,17 @@ def test_bench_smoke_writes_results(tmp_path):
         assert results["machine"][key], key
     table = out.with_suffix(".md").read_text()
     assert "| measure | value | notes |" in table
+
+
+def test_fixed_rate_bench_smoke(tmp_path):
+    out = tmp_path / "fixed_rate.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "fixed_rate.py"), "--rates", "40",
+         "--seconds", "2", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    [rate] = json.loads(out.read_text())["rates"]
+    assert rate["sent"] == 80 and rate["decided"] == 80
+    assert rate["end_to_end"]["p99_ms"] > 0
+    assert all(v is not None and v > 0 for v in rate["cpu_ms_per_settlement"].values())
+    assert "| rate/s |" in proc.stdout

@@ -142,12 +142,12 @@ def test_waiting_for_the_broker_backs_off_and_says_why(caplog):
     """``wait_for_broker`` without a broker: one warning per failed attempt, with back-off,
     then one line when it answers (no sleeping, no network)."""
     from service.settings import Settings
-    from service.worker import BROKER_RETRY_S, wait_for_broker
+    from service.broker_watch import BROKER_RETRY_S, wait_for_broker
 
     answers = iter(["connection refused"] * 7 + [None])
     slept: list[float] = []
     settings = Settings(broker="kafka://10.0.0.1:9092;10.0.0.2:9093")
-    with caplog.at_level("INFO", logger="service.worker"):
+    with caplog.at_level("INFO", logger="service.broker_watch"):
         wait_for_broker(settings, probe=lambda servers: next(answers), sleep=slept.append)
     assert slept == list(BROKER_RETRY_S) + [BROKER_RETRY_S[-1]] * 2
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]

@@ -8,7 +8,7 @@ import faust
 from prometheus_client import CollectorRegistry
 
 from . import (
-    claims_stage,
+    claims_agents,
     fund_stage,
     intake,
     lag,
@@ -38,7 +38,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None
     rt.ready.update({"rules_loaded": True, "partitions_assigned": False})
     app = create_app(settings)
     updates = stats.register(app, rt)
-    claims = claims_stage.register(app, rt)
+    claims = claims_agents.register(app, rt)
     fund = fund_stage.register(app, rt)
     intake.register(app, rt, updates, claims.patient_topic, fund)
     web.register(app, rt)

@@ -27,6 +27,7 @@ sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests"), str(ROOT)]
 from common import (cpu_s, fresh_settings, latency_summary_ms, machine_facts,  # noqa: E402
                     settlements)
 from kafka_io import DecisionCollector, paced, prefill  # noqa: E402
+from phases import decisions  # noqa: E402
 from procs import start_workers  # noqa: E402
 
 from service.broker import EmbeddedBroker, start_embedded  # noqa: E402
@@ -42,19 +43,13 @@ def one_rate(broker: EmbeddedBroker, rate: float, seconds: float, work: Path) ->
     collector.start()
     [worker] = start_workers(s, work / f"rate{int(rate)}", 1)
     try:
-        deadline = time.time() + 120
-        while len(collector.snapshot()[0]) < WARM_UP - 5 and time.time() < deadline:
-            time.sleep(0.5)
+        decisions(collector, WARM_UP, 120, [worker])
         time.sleep(2)
         pids = (worker.proc.pid, broker.process.pid if broker.process else -1)
         before = [cpu_s(p) for p in pids]
         sent, _ = paced(s, lines[WARM_UP:], rate)
-        deadline = time.time() + 60
-        while time.time() < deadline and not all(
-                sid in collector.snapshot()[0] for sid in sent):
-            time.sleep(0.2)
+        first = decisions(collector, WARM_UP + len(sent), 60, [worker])
         after = [cpu_s(p) for p in pids]
-        first = collector.snapshot()[0]
         received = [first[sid][1] - t for sid, t in sent.items() if sid in first]
         cpu = {name: round(1000 * (b - a) / len(sent), 2) if a is not None and b is not None
                else None for name, a, b in zip(("worker", "broker"), before, after)}

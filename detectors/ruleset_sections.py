@@ -39,12 +39,7 @@ class FrozenMap(Mapping[K, V]):
         return self._data[key]
 
     def get(self, key: K, default: V | None = None) -> V | None:  # type: ignore[override]
-        # Mapping.get goes through __getitem__ and a KeyError for every miss: the claim
-        # rules look up every item of every settlement, most of them not in the catalogue.
-        return self._data.get(key, default)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._data
+        return self._data.get(key, default)  # Mapping.get: a KeyError per miss (hot path)
 
     def __iter__(self) -> Iterator[K]:
         return iter(self._data)

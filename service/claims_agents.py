@@ -98,19 +98,19 @@ def register(app: faust.App, rt: Runtime) -> ClaimsStage:
         await trace_records.flush_changelog()
         await out.outbox.flush()
 
-    @app.agent(by_patient, name="claims-by-patient")
-    async def claims_by_patient(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-            for event in events:
-                await guarded(stage.on_patient, event)
-            await end_of_batch()
+    def agent(topic: faust.TopicT, name: str,
+              step: Callable[[dict[str, Any], int], Any]) -> None:
+        async def run(stream: faust.StreamT) -> None:
+            async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+                for event in events:
+                    await guarded(step, event)
+                await end_of_batch()
 
-    @app.agent(by_trace, name="claims-by-trace")
-    async def claims_by_trace(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-            for event in events:
-                await guarded(stage.on_trace, event)
-            await end_of_batch()
+        run.__name__ = run.__qualname__ = name.replace("-", "_")
+        app.agent(topic, name=name)(run)
+
+    agent(by_patient, "claims-by-patient", stage.on_patient)
+    agent(by_trace, "claims-by-trace", stage.on_trace)
 
     @app.timer(interval=float(s.prune_interval_s))
     async def prune_claim_state() -> None:

@@ -198,6 +198,3 @@ class ClaimsStage:
         m.state_pruned.labels(table="patient_history").inc(counts[HISTORY_TABLE])
         m.state_pruned.labels(table="trace_codes").inc(counts[TRACE_TABLE])
         return counts
-
-
-# ---- Faust wiring --------------------------------------------------------------------------

@@ -18,32 +18,9 @@ schedule), :mod:`support.crash_compare` (the verdict). This module gathers their
 names.
 """
 
-from support.crash_compare import (
-    ClaimsReplay,
-    alert_families,
-    check,
-    decision_view,
-    diff_state,
-    replay_claims,
-    summary,
-)
-from support.crash_feed import (
-    CI_SIZE,
-    FEED_AHEAD,
-    FEED_HEAD,
-    FEED_RATE,
-    PARTITIONS,
-    TABLES,
-    Feed,
-    build_feed,
-    replay_in_order,
-)
-from support.crash_run import KillPlan, RunResult, changelog_ends, probe_duplicates, run
-from support.crash_watch import OutputTail, read_changelogs, read_partitions
+from support.crash_compare import alert_families, check, replay_claims, summary
+from support.crash_feed import Feed, build_feed
+from support.crash_run import KillPlan, RunResult, run
 
-__all__ = [
-    "CI_SIZE", "FEED_AHEAD", "FEED_HEAD", "FEED_RATE", "PARTITIONS", "TABLES", "ClaimsReplay",
-    "Feed", "KillPlan", "OutputTail", "RunResult", "alert_families", "build_feed",
-    "changelog_ends", "check", "decision_view", "diff_state", "probe_duplicates",
-    "read_changelogs", "read_partitions", "replay_claims", "replay_in_order", "run", "summary",
-]
+__all__ = ["Feed", "KillPlan", "RunResult", "alert_families", "build_feed", "check",
+           "replay_claims", "run", "summary"]

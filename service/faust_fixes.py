@@ -10,7 +10,7 @@ are read through it), so the fetcher delivers stream messages *while* the seek r
    Faust has marked them read; the rest of the fetch is delivered after them, so the
    dropped ones form a hole that is only read again after a restart. Downstream state,
    which remembers the highest offset applied per origin, then skips them as applied:
-   crash runs lost one settlement's statistics in ~1 of 4 restarts.
+   crash runs (three restarts each) lost one settlement's statistics in ~1 of 4 runs.
 2. ``perform_seek`` sets the read and committed offsets back to the committed offsets it
    fetched, behind what the fetcher delivered (and Faust committed) meanwhile: the next
    message looks like a jump, and the commit waits for offsets that were already
